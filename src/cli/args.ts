@@ -1,0 +1,30 @@
+// Parsing helpers shared by subcommands: every bad value names its option.
+import { InvalidArgumentError } from "commander";
+
+export function parseIntArg(name: string, min = 0) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) {
+      throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    }
+    return n;
+  };
+}
+
+export function parseFloatArg(name: string, min = -Infinity) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === "" || !Number.isFinite(n) || n < min) throw new InvalidArgumentError(`${name} must be a number >= ${min}, got ${JSON.stringify(v)}`);
+    return n;
+  };
+}
+
+/** "1,2,3" (spaces allowed) → [1, 2, 3]. */
+export function parseTokenList(v: string): number[] {
+  const parts = v.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  if (parts.length === 0) throw new InvalidArgumentError("--tokens needs at least one token id, e.g. --tokens 1,2,3");
+  return parts.map((s) => {
+    if (!/^\d+$/.test(s)) throw new InvalidArgumentError(`--tokens: ${JSON.stringify(s)} is not a token id (non-negative integer)`);
+    return Number(s);
+  });
+}

@@ -1,0 +1,13 @@
+// Every subcommand of `llama4`, registered in the order `--help` lists them.
+import type { Command } from "commander";
+import { registerInspectCommand } from "./inspect.js";
+import { registerEvalCommand } from "./eval.js";
+import { registerGenerateCommand } from "./generate.js";
+import { registerSynthCommand } from "./synth.js";
+
+export function registerCommands(program: Command): void {
+  registerInspectCommand(program);
+  registerEvalCommand(program);
+  registerGenerateCommand(program);
+  registerSynthCommand(program);
+}
