@@ -5,7 +5,8 @@ import { readFileSync, readdirSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { requireShared, tempDir } from "../../test/support.js";
 import { writeTinyModel } from "../../test/tiny.js";
-import { maxAbsDiffAtRows, readGoldenPrompts } from "../../test/golden.js";
+import { maxAbsDiff, maxAbsDiffAtRows, readGoldenPrompts } from "../../test/golden.js";
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from "../kernels/dtype.js";
 import { loadHfModel } from "./hf.js";
 import { SafetensorsFile, readTensor, writeSafetensors, type SafetensorsDType } from "./safetensors.js";
 import { Llama4TextModel } from "../model/llama4.js";
@@ -116,4 +117,34 @@ test("configs that contradict the weights are refused with the tensor or field n
     { name: norm.name, dtype: "I32", shape: norm.shape, data: new Int32Array(norm.shape[0]!) },
   ]);
   expectLoadError(dir, "model.norm.weight", "dtype I32", "F32, F16 or BF16");
+});
+
+test("F16 and BF16 checkpoints give the same logits as F32 holding the same values", (t) => {
+  const src = writeTinyModel(tempDir(t), "maverick", { dtype: "f32" });
+  const f = SafetensorsFile.open(join(src, "model.safetensors"));
+  const infos = [...f.tensors.values()];
+  const tokens = [4, 8, 15, 16, 23, 42];
+  for (const [dtype, round, unround] of [
+    ["F16", f32ToF16, f16ToF32],
+    ["BF16", f32ToBf16, bf16ToF32],
+  ] as const) {
+    const half = tempDir(t);
+    const widened = tempDir(t);
+    for (const d of [half, widened]) writeFileSync(join(d, "config.json"), readFileSync(join(src, "config.json")));
+    const halfTensors = infos.map((info) => ({
+      name: info.name, dtype, shape: info.shape, data: Uint16Array.from(readTensor(f, info.name).data as Float32Array, round),
+    }));
+    writeSafetensors(join(half, "model.safetensors"), halfTensors);
+    writeSafetensors(join(widened, "model.safetensors"), halfTensors.map((x) => ({
+      ...x, dtype: "F32" as const, data: Float32Array.from(x.data, unround),
+    })));
+    const a = loadHfModel(half);
+    const b = loadHfModel(widened);
+    assert.equal(a.weights.embed.dtype, dtype.toLowerCase());
+    assert.equal(a.weightBytes * 2, b.weightBytes);
+    const la = evalLogits(new Llama4TextModel(a.config, a.weights), tokens);
+    const lb = evalLogits(new Llama4TextModel(b.config, b.weights), tokens);
+    assert.ok(maxAbsDiff(la, lb) < 1e-5, `${dtype} vs widened F32: ${maxAbsDiff(la, lb)}`);
+  }
+  f.close();
 });
