@@ -11,3 +11,5 @@ export { openModel, type OpenedModel } from "./runtime/load.js";
 export { evalLogits, prefill, generateGreedy, DEFAULT_BLOCK_SIZE } from "./runtime/generate.js";
 export { SequenceKVCache } from "./runtime/kvcache.js";
 export { synthCheckpoint } from "./synth/synth.js";
+export { Sampler, validateSamplingParams, type SamplingParams } from "./runtime/sampler.js";
+export { generate, generateAll, type GenerateOptions, type GenerationEvent, type FinishReason } from "./runtime/generator.js";

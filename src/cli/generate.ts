@@ -1,7 +1,7 @@
 // `llama4 generate`: continue a token list (ids in, ids out).
 import type { Command } from "commander";
 import { openModel } from "../runtime/load.js";
-import { generateGreedy } from "../runtime/generate.js";
+import { generateAll } from "../runtime/generator.js";
 import { parseFloatArg, parseIntArg, parseTokenList } from "./args.js";
 import { loadProgressBar } from "./progress.js";
 
@@ -10,6 +10,11 @@ interface GenerateCliOptions {
   tokens: number[];
   maxTokens: number;
   temperature: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  repeatPenalty?: number;
+  seed?: number;
   json?: boolean;
   stop?: boolean;
   quiet?: boolean;
@@ -23,20 +28,27 @@ export function registerGenerateCommand(program: Command): void {
     .requiredOption("--tokens <ids>", "comma-separated prompt token ids", parseTokenList)
     .option("--max-tokens <n>", "tokens to generate", parseIntArg("--max-tokens", 0), 32)
     .option("--temperature <t>", "sampling temperature (0 = greedy)", parseFloatArg("--temperature", 0), 0)
+    .option("--top-k <k>", "sample from the k most likely tokens", parseIntArg("--top-k", 0))
+    .option("--top-p <p>", "nucleus sampling mass", parseFloatArg("--top-p", 0))
+    .option("--min-p <p>", "drop tokens below p × the top probability", parseFloatArg("--min-p", 0))
+    .option("--repeat-penalty <r>", "repetition penalty (1 = off)", parseFloatArg("--repeat-penalty", 0))
+    .option("--seed <n>", "random seed (same seed, same output)", parseIntArg("--seed", 0))
     .option("--no-stop", "do not stop at the config's end-of-sequence ids")
     .option("--json", 'print {"tokens":[...]}')
     .option("--quiet", "no progress output")
-    .action((o: GenerateCliOptions) => {
-      if (o.temperature !== 0) {
-        throw new Error("generate: only --temperature 0 (greedy) is implemented so far; sampling comes with the sampler");
-      }
+    .action(async (o: GenerateCliOptions) => {
       const bar = loadProgressBar("loading", !!o.quiet);
       const { model } = openModel(o.model, { onProgress: bar.update });
       bar.stop();
-      const tokens = generateGreedy(model, o.tokens, {
+      const result = await generateAll(model, o.tokens, {
         maxTokens: o.maxTokens,
         stopTokens: o.stop === false ? [] : model.config.eosTokenIds,
+        sampling: {
+          temperature: o.temperature, topK: o.topK, topP: o.topP, minP: o.minP,
+          repetitionPenalty: o.repeatPenalty, seed: o.seed ?? 0,
+        },
       });
+      const tokens = [...result.tokens];
       process.stdout.write(o.json ? JSON.stringify({ tokens }) + "\n" : tokens.join(",") + "\n");
     });
 }
