@@ -4,10 +4,14 @@ import { registerInspectCommand } from "./inspect.js";
 import { registerEvalCommand } from "./eval.js";
 import { registerGenerateCommand } from "./generate.js";
 import { registerSynthCommand } from "./synth.js";
+import { registerTemplateCommand } from "./template.js";
+import { registerTokenizeCommands } from "./tokenize.js";
 
 export function registerCommands(program: Command): void {
   registerInspectCommand(program);
   registerEvalCommand(program);
   registerGenerateCommand(program);
   registerSynthCommand(program);
+  registerTemplateCommand(program);
+  registerTokenizeCommands(program);
 }
