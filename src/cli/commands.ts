@@ -5,9 +5,13 @@ import { registerEvalCommand } from "./eval.js";
 import { registerGenerateCommand } from "./generate.js";
 import { registerSynthCommand } from "./synth.js";
 import { registerTemplateCommand } from "./template.js";
+import { registerRunCommand } from "./run.js";
+import { registerChatCommand } from "./chat.js";
 import { registerTokenizeCommands } from "./tokenize.js";
 
 export function registerCommands(program: Command): void {
+  registerRunCommand(program);
+  registerChatCommand(program);
   registerInspectCommand(program);
   registerEvalCommand(program);
   registerGenerateCommand(program);

@@ -24,6 +24,12 @@ export interface GenerateOptions {
   readonly signal?: AbortSignal;
   /** Embeddings [T, D] for the prompt (image rows merged in), instead of token lookup. */
   readonly promptEmbeddings?: Float32Array;
+  /**
+   * Continue an existing sequence: `prompt` is fed after what `cache` already holds, and
+   * `history` (the tokens in the cache) counts for the repetition penalties.
+   */
+  readonly cache?: SequenceKVCache;
+  readonly history?: readonly number[];
 }
 
 export type FinishReason = "stop" | "length" | "abort";
@@ -48,16 +54,18 @@ const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 export async function* generate(model: Llama4TextModel, prompt: readonly number[], opts: GenerateOptions): AsyncGenerator<GenerationEvent> {
   if (prompt.length === 0) throw new Error("the prompt is empty");
   if (!Number.isInteger(opts.maxTokens) || opts.maxTokens < 0) throw new RangeError(`max tokens must be an integer >= 0, got ${opts.maxTokens}`);
-  const room = model.config.maxPositionEmbeddings - prompt.length;
-  if (room <= 0) throw new RangeError(`the prompt has ${prompt.length} tokens; the model's context is ${model.config.maxPositionEmbeddings}`);
+  const block = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
+  const cache = opts.cache ?? new SequenceKVCache(model.config, { maxBlock: block });
+  const used = cache.position + prompt.length;
+  const room = model.config.maxPositionEmbeddings - used;
+  if (room <= 0) throw new RangeError(`the prompt needs ${used} positions; the model's context is ${model.config.maxPositionEmbeddings}`);
   const maxTokens = Math.min(opts.maxTokens, room);
   const sampler = new Sampler(opts.sampling);
+  if (opts.history) sampler.observe(opts.history);
   sampler.observe(prompt);
   const stopTokens = new Set(opts.stopTokens ?? []);
   const stopStrings = (opts.stopStrings ?? []).filter((s) => s.length > 0);
   const decoder = opts.tokenizer?.createStreamDecoder();
-  const block = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
-  const cache = new SequenceKVCache(model.config, { maxBlock: block });
 
   const tokens: number[] = [];
   let text = ""; // all text decoded so far

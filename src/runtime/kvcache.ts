@@ -52,6 +52,13 @@ export class GrowingLayerCache implements LayerKVCache {
     this.length = need;
   }
 
+  /** Forgets rows at positions >= pos; false when rows before pos are already gone. */
+  truncate(pos: number): boolean {
+    if (pos < this.start) return false;
+    this.length = Math.min(this.length, pos - this.start);
+    return true;
+  }
+
   dropBefore(pos: number): void {
     const drop = Math.min(Math.max(0, pos - this.start), this.length);
     if (drop === 0) return;
@@ -71,11 +78,16 @@ export interface KVCacheOptions {
 export class SequenceKVCache implements KVCache {
   position = 0;
   private readonly layers: GrowingLayerCache[];
+  private readonly chunked: boolean[];
+  private readonly chunk: number | null;
 
   constructor(config: Llama4TextConfig, opts: KVCacheOptions = {}) {
     const kvDim = config.numKvHeads * config.headDim;
     const maxBlock = opts.maxBlock ?? Infinity;
-    this.layers = layerKinds(config).map((kind) => {
+    const kinds = layerKinds(config);
+    this.chunked = kinds.map((k) => k.chunked);
+    this.chunk = config.attentionChunkSize;
+    this.layers = kinds.map((kind) => {
       if (kind.chunked && config.attentionChunkSize !== null) {
         // At most C−1 earlier keys of the current chunk plus the block being processed.
         const bound = config.attentionChunkSize - 1 + maxBlock;
@@ -98,6 +110,23 @@ export class SequenceKVCache implements KVCache {
   /** Bytes held by K and V buffers across layers. */
   get allocatedBytes(): number {
     return this.layers.reduce((s, l) => s + l.allocatedBytes, 0);
+  }
+
+  /**
+   * Rewinds to `n` tokens, keeping the cached prefix, so an edited or regenerated turn only
+   * re-feeds what changed. False (and the cache untouched) when a chunked layer already
+   * dropped keys that position n would need.
+   */
+  truncate(n: number): boolean {
+    if (n > this.position) return false;
+    for (let i = 0; i < this.layers.length; i++) {
+      const l = this.layers[i]!;
+      const need = this.chunk !== null && this.chunked[i] ? Math.floor(n / this.chunk) * this.chunk : 0;
+      if (l.start > need) return false;
+    }
+    for (const l of this.layers) l.truncate(n);
+    this.position = n;
+    return true;
   }
 
   reset(): void {

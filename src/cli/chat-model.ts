@@ -1,0 +1,101 @@
+// What `run` and `chat` share: picking the model (or the demo model), its tokenizer, the
+// stop tokens, the sampling options, and the timing line on stderr.
+import type { Command } from "commander";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { openModel } from "../runtime/load.js";
+import type { Llama4TextModel } from "../model/llama4.js";
+import { Tokenizer } from "../tokenizer/index.js";
+import { DEMO_MODEL_NOTE, ensureDemoModel } from "../synth/demo-model.js";
+import type { SamplingParams } from "../runtime/sampler.js";
+import type { GenerationEvent } from "../runtime/generator.js";
+import { parseFloatArg, parseIntArg } from "./args.js";
+import { loadProgressBar } from "./progress.js";
+
+export interface ChatModel {
+  readonly model: Llama4TextModel;
+  readonly tokenizer: Tokenizer;
+  readonly stopTokens: readonly number[];
+  readonly isDemo: boolean;
+  readonly loadSeconds: number;
+  /** Ids never sampled (the demo model's random head would otherwise emit special tokens). */
+  readonly suppress: ReadonlyMap<number, number> | undefined;
+}
+
+export interface ModelCliOptions {
+  model?: string;
+  tokenizer?: string;
+  quiet?: boolean;
+}
+
+export function loadChatModel(o: ModelCliOptions): ChatModel {
+  const log = (msg: string) => { if (!o.quiet) process.stderr.write(`${msg}\n`); };
+  const isDemo = o.model === undefined;
+  const dir = o.model ?? ensureDemoModel(undefined, log);
+  if (isDemo) log(`llama4: using the ${DEMO_MODEL_NOTE}.`);
+  const t0 = performance.now();
+  const bar = loadProgressBar("loading", !!o.quiet);
+  const { model } = openModel(dir, { onProgress: bar.update });
+  bar.stop();
+  const tokPath = o.tokenizer ?? dir;
+  if (!o.tokenizer && !["tokenizer.json", "tokenizer.model"].some((f) => existsSync(join(dir, f)))) {
+    throw new Error(`${dir}: no tokenizer.json or tokenizer.model in the model folder; pass --tokenizer <file|dir>`);
+  }
+  const tokenizer = Tokenizer.load(tokPath);
+  if (tokenizer.vocabSize > model.config.vocabSize) {
+    throw new Error(`tokenizer ${tokPath} has ${tokenizer.vocabSize} ids but the model's vocabulary is ${model.config.vocabSize}`);
+  }
+  // End of turn, end of message and end of text all stop a reply, whatever the config lists.
+  const stops = new Set<number>(tokenizer.eosIds);
+  for (const id of model.config.eosTokenIds) if (id < model.config.vocabSize) stops.add(id);
+  let suppress: Map<number, number> | undefined;
+  if (isDemo) {
+    suppress = new Map();
+    for (let id = 0; id < model.config.vocabSize; id++) if (tokenizer.isSpecial(id) && !stops.has(id)) suppress.set(id, -Infinity);
+  }
+  return { model, tokenizer, stopTokens: [...stops], isDemo, loadSeconds: (performance.now() - t0) / 1000, suppress };
+}
+
+export interface SamplingCliOptions {
+  maxTokens: number;
+  temperature: number;
+  topP: number;
+  topK?: number;
+  minP?: number;
+  repeatPenalty?: number;
+  seed?: number;
+  stop: string[];
+}
+
+export function addModelOptions(cmd: Command): Command {
+  return cmd
+    .option("--model <dir>", "model folder (default: the built-in demo model, random weights)")
+    .option("--tokenizer <file|dir>", "tokenizer (default: the one in the model folder)")
+    .option("--quiet", "no progress or timing output on stderr");
+}
+
+export function addSamplingOptions(cmd: Command): Command {
+  return cmd
+    .option("--max-tokens <n>", "most tokens to generate", parseIntArg("--max-tokens", 0), 512)
+    .option("--temperature <t>", "sampling temperature (0 = greedy)", parseFloatArg("--temperature", 0), 0.6)
+    .option("--top-p <p>", "nucleus sampling mass", parseFloatArg("--top-p", 0), 0.9)
+    .option("--top-k <k>", "sample among the k most likely tokens", parseIntArg("--top-k", 0))
+    .option("--min-p <p>", "drop tokens below p × the top probability", parseFloatArg("--min-p", 0))
+    .option("--repeat-penalty <r>", "repetition penalty (1 = off)", parseFloatArg("--repeat-penalty", 0))
+    .option("--seed <n>", "random seed (same seed, same output)", parseIntArg("--seed", 0))
+    .option("--stop <text>", "stop when this text is generated (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[]);
+}
+
+export function samplingParams(o: SamplingCliOptions, m: ChatModel): SamplingParams {
+  return {
+    ...(m.suppress && { logitBias: m.suppress }),
+    temperature: o.temperature, topP: o.topP, topK: o.topK, minP: o.minP, repetitionPenalty: o.repeatPenalty,
+    ...(o.seed !== undefined && { seed: o.seed }),
+  };
+}
+
+export function timingLine(done: Extract<GenerationEvent, { type: "done" }>): string {
+  const rate = (n: number, s: number) => (s > 0 ? (n / s).toFixed(1) : "∞");
+  return `[prompt ${done.promptTokens} tok, ${rate(done.promptTokens, done.promptSeconds)} tok/s | generated ${done.tokens.length} tok, ` +
+    `${rate(done.tokens.length, done.decodeSeconds)} tok/s | ${done.finishReason}]`;
+}

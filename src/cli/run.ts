@@ -1,0 +1,82 @@
+// `llama4 run [prompt]`: one reply, streamed to stdout (chat format unless --raw).
+import type { Command } from "commander";
+import { encodeDialog } from "../chat/index.js";
+import type { ChatMessage } from "../chat/index.js";
+import { generate, type GenerationEvent } from "../runtime/generator.js";
+import { addModelOptions, addSamplingOptions, loadChatModel, samplingParams, timingLine, type ModelCliOptions, type SamplingCliOptions } from "./chat-model.js";
+
+interface RunCliOptions extends ModelCliOptions, SamplingCliOptions {
+  raw?: boolean;
+  system?: string;
+  json?: boolean;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+export function registerRunCommand(program: Command): void {
+  const cmd = program
+    .command("run")
+    .description("reply to a prompt (argument or stdin), streaming the text")
+    .argument("[prompt...]", "the prompt (default: read stdin)")
+    .option("--raw", "no chat format: continue the prompt text as is")
+    .option("--system <text>", "system prompt")
+    .option("--json", "print one JSON result (text, tokens, usage, timings) instead of streaming");
+  addModelOptions(cmd);
+  addSamplingOptions(cmd);
+  cmd.action(async (words: string[], o: RunCliOptions) => {
+    const prompt = words.length > 0 ? words.join(" ") : process.stdin.isTTY ? "" : await readStdin();
+    if (prompt === "") throw new Error("run: give a prompt as an argument or on stdin");
+    const m = loadChatModel(o);
+    let tokens: number[];
+    if (o.raw) {
+      tokens = m.tokenizer.encode(prompt, { bos: m.tokenizer.bosId !== undefined });
+    } else {
+      const messages: ChatMessage[] = [];
+      if (o.system !== undefined) messages.push({ role: "system", content: o.system });
+      messages.push({ role: "user", content: prompt });
+      tokens = encodeDialog(messages, { tokenizer: m.tokenizer }).tokens;
+    }
+    const ac = new AbortController();
+    const onSigint = () => ac.abort();
+    process.once("SIGINT", onSigint);
+    let done: Extract<GenerationEvent, { type: "done" }> | undefined;
+    try {
+      for await (const ev of generate(m.model, tokens, {
+        maxTokens: o.maxTokens, sampling: samplingParams(o, m), stopTokens: m.stopTokens, stopStrings: o.stop,
+        tokenizer: m.tokenizer, signal: ac.signal,
+      })) {
+        if (ev.type === "token") {
+          if (!o.json && ev.text) process.stdout.write(ev.text);
+        } else {
+          done = ev;
+        }
+      }
+    } finally {
+      process.off("SIGINT", onSigint);
+    }
+    if (!done) return;
+    if (o.json) {
+      process.stdout.write(JSON.stringify({
+        text: done.text,
+        tokens: done.tokens,
+        finish_reason: done.finishReason,
+        usage: { prompt_tokens: done.promptTokens, completion_tokens: done.tokens.length },
+        timings: {
+          load_s: m.loadSeconds,
+          prompt_s: done.promptSeconds,
+          prompt_tok_s: done.promptTokens / Math.max(done.promptSeconds, 1e-9),
+          decode_s: done.decodeSeconds,
+          decode_tok_s: done.tokens.length / Math.max(done.decodeSeconds, 1e-9),
+        },
+        demo_model: m.isDemo,
+      }) + "\n");
+    } else {
+      process.stdout.write("\n");
+      if (!o.quiet) process.stderr.write(`${timingLine(done)}\n`);
+    }
+  });
+}
