@@ -1,4 +1,4 @@
-// Llama 4 attention for a block of T tokens at absolute positions p0..p0+T−1 (spec §2.5):
+// Llama 4 attention for a block of tokens at absolute positions (spec §2.5):
 // GQA, RoPE (adjacent pairs) on RoPE layers, weightless QK RMS-norm after RoPE, query
 // temperature tuning on NoPE layers, and the iRoPE masks: chunk-local causal on RoPE
 // layers, global causal on NoPE layers.
@@ -22,62 +22,84 @@ export function firstVisibleKey(p: number, chunkSize: number | null): number {
   return chunkSize === null ? 0 : Math.floor(p / chunkSize) * chunkSize;
 }
 
-/** out[T, D] = attention of x[T, D] (already normed), appending this block's K/V to `cache`. */
+/**
+ * One sequence's rows within a batched block: rows [row, row+length) of the block are that
+ * sequence's tokens at absolute positions p0.., and `cache` is its KV cache for this layer.
+ */
+export interface AttentionSegment {
+  readonly row: number;
+  readonly length: number;
+  readonly p0: number;
+  readonly cache: LayerKVCache;
+}
+
+/**
+ * out[N, D] = attention of x[N, D] (already normed) for N rows that may belong to several
+ * sequences (`segments`): projections run once over all rows (one read of the weights),
+ * attention runs per sequence against its own cache. `rope` holds each row's cos/sin.
+ */
 export function attention(
   out: Float32Array,
   x: Float32Array,
-  T: number,
-  p0: number,
+  N: number,
+  segments: readonly AttentionSegment[],
   w: AttentionWeights,
   kind: LayerKind,
   c: Llama4TextConfig,
   rope: RopeRows,
-  cache: LayerKVCache,
 ): void {
   const { numHeads: H, numKvHeads: Hkv, headDim: d } = c;
-  const group = H / Hkv;
-  const chunk = kind.chunked ? c.attentionChunkSize : null;
-
-  const q = new Float32Array(T * H * d); // [T, H, d]
-  const k = new Float32Array(T * Hkv * d); // [T, Hkv, d]
-  const v = new Float32Array(T * Hkv * d);
-  matmul(q, x, w.q, T);
-  matmul(k, x, w.k, T);
-  matmul(v, x, w.v, T);
+  const q = new Float32Array(N * H * d); // [N, H, d]
+  const k = new Float32Array(N * Hkv * d); // [N, Hkv, d]
+  const v = new Float32Array(N * Hkv * d);
+  matmul(q, x, w.q, N);
+  matmul(k, x, w.k, N);
+  matmul(v, x, w.v, N);
 
   if (kind.rope) {
-    ropeInterleaved(q, rope.cos, rope.sin, T, H, d);
-    ropeInterleaved(k, rope.cos, rope.sin, T, Hkv, d);
+    ropeInterleaved(q, rope.cos, rope.sin, N, H, d);
+    ropeInterleaved(k, rope.cos, rope.sin, N, Hkv, d);
   }
   if (kind.qkNorm) {
-    rmsNorm(q, q, null, c.rmsNormEps, T * H, d);
-    rmsNorm(k, k, null, c.rmsNormEps, T * Hkv, d);
+    rmsNorm(q, q, null, c.rmsNormEps, N * H, d);
+    rmsNorm(k, k, null, c.rmsNormEps, N * Hkv, d);
   }
-  if (kind.temperatureTuning) {
-    for (let t = 0; t < T; t++) {
-      const s = attentionTemperature(p0 + t, c.floorScale, c.attnScale);
-      for (let i = t * H * d; i < (t + 1) * H * d; i++) q[i] = q[i]! * s;
+  const o = new Float32Array(N * H * d);
+  for (const seg of segments) {
+    if (kind.temperatureTuning) {
+      for (let t = 0; t < seg.length; t++) {
+        const s = attentionTemperature(seg.p0 + t, c.floorScale, c.attnScale);
+        const r = seg.row + t;
+        for (let i = r * H * d; i < (r + 1) * H * d; i++) q[i] = q[i]! * s;
+      }
     }
+    attendSegment(o, q, k, v, seg, kind.chunked ? c.attentionChunkSize : null, H, Hkv, d);
   }
+  matmul(out, o, w.o, N);
+}
 
+/** Appends a segment's keys/values to its cache and writes its rows of o[N, H, d]. */
+function attendSegment(
+  o: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array,
+  seg: AttentionSegment, chunk: number | null, H: number, Hkv: number, d: number,
+): void {
+  const kvDim = Hkv * d;
+  const group = H / Hkv;
+  const { cache, p0, row, length: T } = seg;
   // Keys before the block's first chunk are invisible to every query in it.
   if (chunk !== null) cache.dropBefore(firstVisibleKey(p0, chunk));
-  cache.append(k, v, T);
+  cache.append(k.subarray(row * kvDim, (row + T) * kvDim), v.subarray(row * kvDim, (row + T) * kvDim), T);
   const keys = cache.keys();
   const values = cache.values();
   const start = cache.start;
-
-  const kvDim = Hkv * d;
   const scale = 1 / Math.sqrt(d);
   const scores = new Float32Array(cache.length);
-  const o = new Float32Array(T * H * d);
   for (let t = 0; t < T; t++) {
     const p = p0 + t;
     const lo = Math.max(firstVisibleKey(p, chunk), start) - start; // first visible cache row
-    const hi = p - start; // last visible cache row (the token itself)
-    const n = hi - lo + 1;
+    const n = p - start - lo + 1; // visible rows, ending with the token itself
     for (let h = 0; h < H; h++) {
-      const qo = (t * H + h) * d;
+      const qo = ((row + t) * H + h) * d;
       const ko = Math.floor(h / group) * d; // GQA: query head h reads KV head ⌊h/group⌋
       for (let j = 0; j < n; j++) {
         const kr = (lo + j) * kvDim + ko;
@@ -93,5 +115,4 @@ export function attention(
       }
     }
   }
-  matmul(out, o, w.o, T);
 }

@@ -32,6 +32,8 @@ export interface Llama4TextConfig {
   readonly attnScale: number;
   readonly ropeTheta: number;
   readonly ropeScaling: RopeScaling | null;
+  /** Explicit θ_m divisors [d/2] (GGUF `rope_freqs.weight`); when present they replace ropeScaling. */
+  readonly ropeFreqDivisors?: Float32Array;
   readonly rmsNormEps: number;
   readonly maxPositionEmbeddings: number;
   readonly tieWordEmbeddings: boolean;

@@ -25,7 +25,7 @@ export class Llama4TextModel {
 
   constructor(readonly config: Llama4TextConfig, readonly weights: Llama4TextWeights) {
     this.kinds = layerKinds(config);
-    this.invFreq = ropeInverseFrequencies(config.headDim, config.ropeTheta, config.ropeScaling);
+    this.invFreq = ropeInverseFrequencies(config.headDim, config.ropeTheta, config.ropeScaling, config.ropeFreqDivisors);
   }
 
   /** Row `id` of the embedding table [D]; throws for ids outside the vocabulary. */
@@ -47,46 +47,95 @@ export class Llama4TextModel {
    * values to `cache`, and returns logits [R, V] for the requested rows (R = T, 1 or 0).
    */
   forward(tokens: ArrayLike<number>, cache: KVCache, opts: ForwardOptions = {}): Float32Array {
+    return this.forwardBatch([{ tokens, cache, ...opts }], opts.onLayer)[0]!;
+  }
+
+  /**
+   * Several sequences in one pass, each with its own cache and position: every weight
+   * matrix is read once for all of their rows (continuous batching), attention stays per
+   * sequence. Returns each sequence's requested logits.
+   */
+  forwardBatch(
+    batch: readonly SequenceInput[],
+    onLayer?: (layer: number, hidden: Float32Array, routerLogits: Float32Array | undefined) => void,
+  ): Float32Array[] {
     const c = this.config;
     const D = c.hiddenSize;
-    const T = tokens.length;
-    if (T === 0) return new Float32Array(0);
-    const p0 = cache.position;
-    const h = opts.embeddings ?? this.embed(tokens); // residual stream [T, D]
-    if (h.length !== T * D) throw new Error(`embeddings must be [${T}, ${D}], got ${h.length} values`);
+    const rows: { row: number; length: number; p0: number; cache: KVCache }[] = [];
+    let N = 0;
+    for (const s of batch) {
+      rows.push({ row: N, length: s.tokens.length, p0: s.cache.position, cache: s.cache });
+      N += s.tokens.length;
+    }
+    if (N === 0) return batch.map(() => new Float32Array(0));
 
-    const rope = ropeTables(this.invFreq, p0, T);
-    const xn = new Float32Array(T * D);
-    const y = new Float32Array(T * D);
+    const h = new Float32Array(N * D); // residual stream [N, D]
+    const positions = new Float64Array(N);
+    batch.forEach((s, b) => {
+      const r = rows[b]!;
+      const e = s.embeddings ?? this.embed(s.tokens);
+      if (e.length !== r.length * D) throw new Error(`embeddings must be [${r.length}, ${D}], got ${e.length} values`);
+      h.set(e, r.row * D);
+      for (let t = 0; t < r.length; t++) positions[r.row + t] = r.p0 + t;
+    });
+
+    const rope = ropeTables(this.invFreq, positions);
+    const xn = new Float32Array(N * D);
+    const y = new Float32Array(N * D);
     for (let i = 0; i < c.numLayers; i++) {
       const lw = this.weights.layers[i]!;
       const kind = this.kinds[i]!;
 
-      rmsNorm(xn, h, lw.attnNorm, c.rmsNormEps, T, D);
-      attention(y, xn, T, p0, lw.attn, kind, c, rope, cache.layer(i));
-      for (let j = 0; j < T * D; j++) h[j] = h[j]! + y[j]!;
+      rmsNorm(xn, h, lw.attnNorm, c.rmsNormEps, N, D);
+      const segments = rows.filter((r) => r.length > 0).map((r) => ({ ...r, cache: r.cache.layer(i) }));
+      attention(y, xn, N, segments, lw.attn, kind, c, rope);
+      for (let j = 0; j < N * D; j++) h[j] = h[j]! + y[j]!;
 
-      rmsNorm(xn, h, lw.ffnNorm, c.rmsNormEps, T, D);
+      rmsNorm(xn, h, lw.ffnNorm, c.rmsNormEps, N, D);
       let routerLogits: Float32Array | undefined;
       if (lw.ffn.kind === "moe") {
-        routerLogits = opts.onLayer ? new Float32Array(T * c.numExperts) : undefined;
-        moe(y, xn, T, D, lw.ffn, c.topK, routerLogits);
+        routerLogits = onLayer ? new Float32Array(N * c.numExperts) : undefined;
+        moe(y, xn, N, D, lw.ffn, c.topK, routerLogits);
       } else {
-        swiglu(y, xn, T, lw.ffn);
+        swiglu(y, xn, N, lw.ffn);
       }
-      for (let j = 0; j < T * D; j++) h[j] = h[j]! + y[j]!;
-      opts.onLayer?.(i, h, routerLogits);
+      for (let j = 0; j < N * D; j++) h[j] = h[j]! + y[j]!;
+      onLayer?.(i, h, routerLogits);
     }
-    cache.advance(T);
+    for (const r of rows) r.cache.advance(r.length);
 
-    const which = opts.logits ?? "last";
-    if (which === "none") return new Float32Array(0);
-    const first = which === "all" ? 0 : T - 1;
-    const R = T - first;
+    // Final norm and lm_head only for the rows whose logits were asked for, in one matmul.
+    const wanted: { b: number; first: number; count: number }[] = [];
+    let R = 0;
+    batch.forEach((s, b) => {
+      const r = rows[b]!;
+      const which = s.logits ?? "last";
+      const count = r.length === 0 || which === "none" ? 0 : which === "all" ? r.length : 1;
+      wanted.push({ b, first: r.row + r.length - count, count });
+      R += count;
+    });
     const hn = new Float32Array(R * D);
-    rmsNorm(hn, h.subarray(first * D), this.weights.norm, c.rmsNormEps, R, D);
-    const logits = new Float32Array(R * c.vocabSize);
-    matmul(logits, hn, this.weights.lmHead, R);
-    return logits;
+    let at = 0;
+    for (const w of wanted) {
+      rmsNorm(hn.subarray(at * D), h.subarray(w.first * D), this.weights.norm, c.rmsNormEps, w.count, D);
+      at += w.count;
+    }
+    const V = c.vocabSize;
+    const logits = new Float32Array(R * V);
+    if (R > 0) matmul(logits, hn, this.weights.lmHead, R);
+    at = 0;
+    return wanted.map((w) => {
+      const out = logits.subarray(at * V, (at + w.count) * V);
+      at += w.count;
+      return out;
+    });
   }
+}
+
+/** One sequence's part of a batched forward pass. */
+export interface SequenceInput {
+  readonly tokens: ArrayLike<number>;
+  readonly cache: KVCache;
+  readonly logits?: "all" | "last" | "none";
+  readonly embeddings?: Float32Array;
 }

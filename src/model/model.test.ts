@@ -35,7 +35,7 @@ test("Llama-3 RoPE scaling: Scout's hard step, and the smooth band when factors 
   const inv = ropeInverseFrequencies(128, 500000, null);
   assert.equal(inv[0], 1);
   assert.ok(Math.abs(inv[32]! - 500000 ** -0.5) / inv[32]! < 1e-6);
-  const { cos, sin } = ropeTables(inv, 3, 1);
+  const { cos, sin } = ropeTables(inv, [3]);
   assert.ok(Math.abs(cos[0]! - Math.cos(3)) < 1e-7 && Math.abs(sin[0]! - Math.sin(3)) < 1e-7);
 });
 
@@ -128,7 +128,7 @@ test("chunked attention fed in blocks equals an explicit block-diagonal causal m
       for (let s = 0; s < T; s += block) {
         const n = Math.min(block, T - s);
         const out = new Float32Array(n * D);
-        attention(out, x.subarray(s * D, (s + n) * D), n, s, w, kind, c, noRope, cache);
+        attention(out, x.subarray(s * D, (s + n) * D), n, [{ row: 0, length: n, p0: s, cache }], w, kind, c, noRope);
         got.set(out, s * D);
       }
       close(got, want, 1e-5, `layer ${layer}, blocks of ${block}`);

@@ -82,3 +82,23 @@ test("out-of-range token ids are refused before any work", (t) => {
   assert.throws(() => evalLogits(model, [1, model.config.vocabSize]), /token 1 has id 97, outside the vocabulary 0\.\.96/);
   assert.throws(() => evalLogits(model, [-1]), /outside the vocabulary/);
 });
+
+test("a batched forward over several sequences equals running each alone", (t) => {
+  const { model } = openModel(writeTinyModel(tempDir(t), "maverick", { dtype: "bf16" }));
+  // Three sequences at different positions: one fresh, two continuing across chunk edges.
+  const prefixes = [[], TOKENS.slice(0, 3), TOKENS.slice(0, 9)];
+  const steps = [TOKENS.slice(3, 8), [TOKENS[3]!], TOKENS.slice(9, 12)];
+  const solo = prefixes.map((prefix, i) => {
+    const cache = new SequenceKVCache(model.config);
+    if (prefix.length) model.forward(prefix, cache, { logits: "none" });
+    return model.forward(steps[i]!, cache, { logits: "all" });
+  });
+  const caches = prefixes.map((prefix) => {
+    const cache = new SequenceKVCache(model.config);
+    if (prefix.length) model.forward(prefix, cache, { logits: "none" });
+    return cache;
+  });
+  const batched = model.forwardBatch(steps.map((tokens, i) => ({ tokens, cache: caches[i]!, logits: "all" as const })));
+  batched.forEach((l, i) => assert.ok(maxAbsDiff(l, solo[i]!) < 1e-5, `sequence ${i}`));
+  caches.forEach((c, i) => assert.equal(c.position, prefixes[i]!.length + steps[i]!.length));
+});
