@@ -12,14 +12,11 @@ export interface TextStreamSource {
   createStreamDecoder(): { push(id: number): string; flush(): string };
 }
 
-export interface GenerateOptions {
-  readonly maxTokens: number;
-  readonly sampling?: SamplingParams;
-  /** Token ids that end generation (the stop token itself is reported but not decoded to text). */
-  readonly stopTokens?: readonly number[];
-  /** Strings that end generation; the text up to the stop string is returned, the stop string is not. */
-  readonly stopStrings?: readonly string[];
-  readonly tokenizer?: TextStreamSource;
+/**
+ * Stop tokens end generation (the stop token is reported but not decoded to text); a stop
+ * string ends the text right before it and is never streamed.
+ */
+export interface GenerateOptions extends DecodeOptions {
   readonly blockSize?: number;
   readonly signal?: AbortSignal;
   /** Embeddings [T, D] for the prompt (image rows merged in), instead of token lookup. */
@@ -35,7 +32,12 @@ export interface GenerateOptions {
 export type FinishReason = "stop" | "length" | "abort";
 
 export type GenerationEvent =
-  | { readonly type: "token"; readonly token: number; readonly text: string }
+  | {
+      readonly type: "token";
+      readonly token: number;
+      readonly text: string;
+      readonly logprobs?: { readonly chosen: TokenLogprob; readonly top: readonly TokenLogprob[] };
+    }
   | {
       readonly type: "done";
       readonly finishReason: FinishReason;
@@ -51,6 +53,149 @@ export type GenerationEvent =
 /** Yields to the event loop so aborts and other requests get a turn between steps. */
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Restricts which tokens may be sampled next (e.g. JSON mode); consulted after sampling. */
+export interface TokenConstraint {
+  /** Whether `token` may come next, given the tokens accepted so far. */
+  allows(token: number): boolean;
+  accept(token: number): void;
+  /** True once the constrained output is complete (generation then stops). */
+  readonly complete: boolean;
+}
+
+export interface DecodeOptions {
+  readonly maxTokens: number;
+  readonly sampling?: SamplingParams;
+  readonly stopTokens?: readonly number[];
+  readonly stopStrings?: readonly string[];
+  readonly tokenizer?: TextStreamSource;
+  /** Report the chosen token's log-probability and this many alternatives (OpenAI logprobs). */
+  readonly topLogprobs?: number;
+  readonly constraint?: TokenConstraint;
+}
+
+export interface TokenLogprob {
+  readonly token: number;
+  readonly logprob: number;
+}
+
+/**
+ * One sequence's decoding state, independent of how its logits are computed (alone or in a
+ * batch): sampling, stop tokens and strings, UTF-8-safe streaming text, limits.
+ */
+export class DecodeState {
+  readonly tokens: number[] = [];
+  finished: Extract<GenerationEvent, { type: "done" }> | undefined;
+  private readonly sampler: Sampler;
+  private readonly stopTokens: Set<number>;
+  private readonly stopStrings: string[];
+  private readonly decoder: { push(id: number): string; flush(): string } | undefined;
+  private text = ""; // all text decoded so far
+  private emitted = 0; // how much of `text` has been streamed
+  private promptSeconds = 0;
+  private decodeStart = performance.now();
+
+  constructor(readonly prompt: readonly number[], private readonly maxTokens: number, private readonly opts: DecodeOptions, history: readonly number[] = []) {
+    this.sampler = new Sampler(opts.sampling);
+    this.sampler.observe(history);
+    this.sampler.observe(prompt);
+    this.stopTokens = new Set(opts.stopTokens ?? []);
+    this.stopStrings = (opts.stopStrings ?? []).filter((x) => x.length > 0);
+    this.decoder = opts.tokenizer?.createStreamDecoder();
+  }
+
+  /** Called when the prompt has been processed; starts the decode clock. */
+  prefillDone(seconds: number): GenerationEvent[] {
+    this.promptSeconds = seconds;
+    this.decodeStart = performance.now();
+    return this.maxTokens === 0 ? [this.finish("length", undefined, 0)] : [];
+  }
+
+  /** Samples from `logits`, returning the events it causes; `finished` is set at the end. */
+  step(logits: Float32Array): GenerationEvent[] {
+    if (this.finished) return [];
+    const token = this.sampleAllowed(logits);
+    const logprobs = this.opts.topLogprobs !== undefined ? logprobsOf(logits, token, this.opts.topLogprobs) : undefined;
+    this.tokens.push(token);
+    this.opts.constraint?.accept(token);
+    const ev = (piece: string): GenerationEvent => ({ type: "token", token, text: piece, ...(logprobs && { logprobs }) });
+    if (this.stopTokens.has(token)) {
+      this.text += this.decoder ? this.decoder.flush() : "";
+      const tail = this.text.slice(this.emitted);
+      return [ev(tail), this.finish("stop", token, this.text.length)];
+    }
+    const last = this.tokens.length >= this.maxTokens || this.opts.constraint?.complete === true;
+    this.text += this.decoder ? this.decoder.push(token) : "";
+    if (last && this.decoder) this.text += this.decoder.flush();
+    // A stop string ends the text right before it.
+    const hit = findStopString(this.text, this.stopStrings, Math.max(0, this.emitted - longest(this.stopStrings)));
+    if (hit) return [ev(this.text.slice(this.emitted, hit.index)), this.finish("stop", hit.stop, hit.index)];
+    // Hold back a suffix that could still grow into a stop string.
+    const safeEnd = last ? this.text.length : this.text.length - heldBack(this.text, this.stopStrings);
+    const piece = safeEnd > this.emitted ? this.text.slice(this.emitted, safeEnd) : "";
+    this.emitted = Math.max(this.emitted, safeEnd);
+    if (!last) return [ev(piece)];
+    const reason = this.opts.constraint?.complete ? "stop" : "length";
+    return [ev(piece), this.finish(reason, undefined, this.text.length)];
+  }
+
+  /** Ends the sequence early (client gone, shutdown): only already-streamed text counts. */
+  abort(): GenerationEvent {
+    return this.finished ?? this.finish("abort", undefined, this.emitted);
+  }
+
+  private sampleAllowed(logits: Float32Array): number {
+    const c = this.opts.constraint;
+    if (!c) return this.sampler.sample(logits);
+    // Sample, and ban whatever the constraint refuses until an allowed token comes up.
+    let masked: Float32Array | undefined;
+    for (let tries = 0; ; tries++) {
+      const token = this.sampler.peek(masked ?? logits);
+      if (c.allows(token)) {
+        this.sampler.observe([token]);
+        return token;
+      }
+      masked ??= Float32Array.from(logits);
+      masked[token] = -Infinity;
+      if (tries > 4096) {
+        // Fall back to scanning by likelihood so a narrow constraint still terminates.
+        const order = [...masked.keys()].sort((a, b) => masked![b]! - masked![a]!);
+        const ok = order.find((t) => Number.isFinite(masked![t]!) && c.allows(t));
+        if (ok === undefined) throw new Error("no token satisfies the output constraint");
+        this.sampler.observe([ok]);
+        return ok;
+      }
+    }
+  }
+
+  private finish(finishReason: FinishReason, stoppedBy: number | string | undefined, textEnd: number): Extract<GenerationEvent, { type: "done" }> {
+    this.finished = {
+      type: "done", finishReason, ...(stoppedBy !== undefined && { stoppedBy }), tokens: this.tokens, text: this.text.slice(0, textEnd),
+      promptTokens: this.prompt.length, promptSeconds: this.promptSeconds, decodeSeconds: (performance.now() - this.decodeStart) / 1000,
+    };
+    return this.finished;
+  }
+}
+
+/** log-softmax of the chosen token and the `top` most likely alternatives. */
+function logprobsOf(logits: Float32Array, token: number, top: number): { chosen: TokenLogprob; top: TokenLogprob[] } {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
+  const lse = max + Math.log(sum);
+  const best: number[] = [];
+  if (top > 0) {
+    for (let i = 0; i < logits.length; i++) {
+      if (best.length < top || logits[i]! > logits[best[best.length - 1]!]!) {
+        best.push(i);
+        best.sort((a, b) => logits[b]! - logits[a]! || a - b);
+        if (best.length > top) best.pop();
+      }
+    }
+  }
+  return { chosen: { token, logprob: logits[token]! - lse }, top: best.map((t) => ({ token: t, logprob: logits[t]! - lse })) };
+}
+
 export async function* generate(model: Llama4TextModel, prompt: readonly number[], opts: GenerateOptions): AsyncGenerator<GenerationEvent> {
   if (prompt.length === 0) throw new Error("the prompt is empty");
   if (!Number.isInteger(opts.maxTokens) || opts.maxTokens < 0) throw new RangeError(`max tokens must be an integer >= 0, got ${opts.maxTokens}`);
@@ -59,69 +204,22 @@ export async function* generate(model: Llama4TextModel, prompt: readonly number[
   const used = cache.position + prompt.length;
   const room = model.config.maxPositionEmbeddings - used;
   if (room <= 0) throw new RangeError(`the prompt needs ${used} positions; the model's context is ${model.config.maxPositionEmbeddings}`);
-  const maxTokens = Math.min(opts.maxTokens, room);
-  const sampler = new Sampler(opts.sampling);
-  if (opts.history) sampler.observe(opts.history);
-  sampler.observe(prompt);
-  const stopTokens = new Set(opts.stopTokens ?? []);
-  const stopStrings = (opts.stopStrings ?? []).filter((s) => s.length > 0);
-  const decoder = opts.tokenizer?.createStreamDecoder();
-
-  const tokens: number[] = [];
-  let text = ""; // all text decoded so far
-  let emitted = 0; // how much of `text` has been streamed
-  const done = (finishReason: FinishReason, stoppedBy: number | string | undefined, textEnd: number): GenerationEvent => ({
-    type: "done", finishReason, ...(stoppedBy !== undefined && { stoppedBy }), tokens, text: text.slice(0, textEnd),
-    promptTokens: prompt.length, promptSeconds, decodeSeconds: (performance.now() - decodeStart) / 1000,
-  });
+  const state = new DecodeState(prompt, Math.min(opts.maxTokens, room), opts, opts.history);
 
   const t0 = performance.now();
   let logits = opts.promptEmbeddings
     ? model.forward(prompt, cache, { logits: "last", embeddings: opts.promptEmbeddings })
     : prefill(model, cache, prompt, block);
-  const promptSeconds = (performance.now() - t0) / 1000;
-  const decodeStart = performance.now();
-
-  if (maxTokens === 0) {
-    yield done("length", undefined, 0);
-    return;
-  }
-  for (;;) {
+  yield* state.prefillDone((performance.now() - t0) / 1000);
+  while (!state.finished) {
     if (opts.signal?.aborted) {
-      yield done("abort", undefined, emitted);
+      yield state.abort();
       return;
     }
-    const token = sampler.sample(logits);
-    tokens.push(token);
-    if (stopTokens.has(token)) {
-      const rest = decoder ? decoder.flush() : "";
-      text += rest;
-      const tail = text.slice(emitted);
-      if (tail) yield { type: "token", token, text: tail };
-      yield done("stop", token, text.length);
-      return;
-    }
-    const last = tokens.length >= maxTokens;
-    text += decoder ? decoder.push(token) : "";
-    if (last && decoder) text += decoder.flush();
-    // A stop string ends the text right before it.
-    const hit = findStopString(text, stopStrings, Math.max(0, emitted - longest(stopStrings)));
-    if (hit) {
-      yield { type: "token", token, text: text.slice(emitted, hit.index) };
-      yield done("stop", hit.stop, hit.index);
-      return;
-    }
-    // Hold back a suffix that could still grow into a stop string.
-    const safeEnd = last ? text.length : text.length - heldBack(text, stopStrings);
-    const piece = safeEnd > emitted ? text.slice(emitted, safeEnd) : "";
-    emitted = Math.max(emitted, safeEnd);
-    yield { type: "token", token, text: piece };
-    if (last) {
-      yield done("length", undefined, text.length);
-      return;
-    }
+    yield* state.step(logits);
+    if (state.finished) return;
     await tick();
-    logits = model.forward([token], cache, { logits: "last" });
+    logits = model.forward([state.tokens[state.tokens.length - 1]!], cache, { logits: "last" });
   }
 }
 

@@ -54,10 +54,15 @@ export class Sampler {
 
   /** Picks the next token from `logits` (not modified) and records it. */
   sample(logits: Float32Array): number {
-    const l = this.adjusted(logits);
-    const token = (this.params.temperature ?? 1) === 0 ? argmaxOf(l) : this.draw(l);
+    const token = this.peek(logits);
     this.observe([token]);
     return token;
+  }
+
+  /** Picks a token without recording it (the caller may still reject it). */
+  peek(logits: Float32Array): number {
+    const l = this.adjusted(logits);
+    return (this.params.temperature ?? 1) === 0 ? argmaxOf(l) : this.draw(l);
   }
 
   /** Logits after bias and penalties. */
