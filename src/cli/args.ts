@@ -28,3 +28,10 @@ export function parseTokenList(v: string): number[] {
     return Number(s);
   });
 }
+
+/** All of stdin as bytes (decode as UTF-8 where text is expected). */
+export async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(typeof chunk === "string" ? Buffer.from(chunk, "utf8") : (chunk as Buffer));
+  return Buffer.concat(chunks);
+}

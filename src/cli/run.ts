@@ -3,18 +3,13 @@ import type { Command } from "commander";
 import { encodeDialog } from "../chat/index.js";
 import type { ChatMessage } from "../chat/index.js";
 import { generate, type GenerationEvent } from "../runtime/generator.js";
+import { readStdin } from "./args.js";
 import { addModelOptions, addSamplingOptions, loadChatModel, samplingParams, timingLine, type ModelCliOptions, type SamplingCliOptions } from "./chat-model.js";
 
 interface RunCliOptions extends ModelCliOptions, SamplingCliOptions {
   raw?: boolean;
   system?: string;
   json?: boolean;
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 export function registerRunCommand(program: Command): void {
@@ -28,7 +23,7 @@ export function registerRunCommand(program: Command): void {
   addModelOptions(cmd);
   addSamplingOptions(cmd);
   cmd.action(async (words: string[], o: RunCliOptions) => {
-    const prompt = words.length > 0 ? words.join(" ") : process.stdin.isTTY ? "" : await readStdin();
+    const prompt = words.length > 0 ? words.join(" ") : process.stdin.isTTY ? "" : (await readStdin()).toString("utf8");
     if (prompt === "") throw new Error("run: give a prompt as an argument or on stdin");
     const m = loadChatModel(o);
     let tokens: number[];

@@ -1,12 +1,7 @@
 // `llama4 tokenize` / `llama4 detokenize`: text <-> token ids through stdin/stdout.
 import type { Command } from "commander";
 import { Tokenizer } from "../tokenizer/index.js";
-
-async function readStdin(): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(typeof chunk === "string" ? Buffer.from(chunk, "utf8") : (chunk as Buffer));
-  return Buffer.concat(chunks);
-}
+import { readStdin } from "./args.js";
 
 /** Parses a JSON array of token ids; the error says what was wrong and where. */
 export function parseTokenIds(input: string): number[] {
