@@ -8,6 +8,7 @@ import { registerTemplateCommand } from "./template.js";
 import { registerRunCommand } from "./run.js";
 import { registerChatCommand } from "./chat.js";
 import { registerTokenizeCommands } from "./tokenize.js";
+import { registerBenchCommand } from "./bench.js";
 
 export function registerCommands(program: Command): void {
   registerRunCommand(program);
@@ -18,4 +19,5 @@ export function registerCommands(program: Command): void {
   registerSynthCommand(program);
   registerTemplateCommand(program);
   registerTokenizeCommands(program);
+  registerBenchCommand(program);
 }

@@ -1,0 +1,55 @@
+// `llama4 bench`: load time, prompt and decode throughput, decode memory bandwidth, peak RSS.
+import type { Command } from "commander";
+import { availableParallelism } from "node:os";
+import { openModel } from "../runtime/load.js";
+import { runBenchmark } from "../runtime/bench.js";
+import { parseIntArg } from "./args.js";
+
+interface BenchCliOptions {
+  model: string;
+  promptTokens: number;
+  genTokens: number;
+  threads: number;
+  json?: boolean;
+}
+
+export function registerBenchCommand(program: Command): void {
+  program
+    .command("bench")
+    .description("measure load time, prompt and decode tokens/s, decode GB/s and peak RSS")
+    .requiredOption("--model <dir|gguf>", "model folder or GGUF file")
+    .option("--prompt-tokens <n>", "prompt length", parseIntArg("--prompt-tokens", 1), 512)
+    .option("--gen-tokens <n>", "tokens to decode", parseIntArg("--gen-tokens", 1), 128)
+    .option("--threads <n>", "worker threads", parseIntArg("--threads", 1), availableParallelism())
+    .option("--json", "print one JSON line")
+    .action((o: BenchCliOptions) => {
+      const t0 = performance.now();
+      const { model, source } = openModel(o.model);
+      const loadS = (performance.now() - t0) / 1000;
+      const r = runBenchmark(model, o.promptTokens, o.genTokens);
+      const result = {
+        model: o.model,
+        threads: o.threads,
+        kernels: "ref",
+        weight_bytes: source.weightBytes,
+        load_s: loadS,
+        ...r,
+        peak_rss_mb: (process.resourceUsage().maxRSS * 1024) / 1e6,
+      };
+      if (o.json) {
+        process.stdout.write(JSON.stringify(result) + "\n");
+        return;
+      }
+      const rows: [string, string][] = [
+        ["model", o.model],
+        ["weights", `${(source.weightBytes / 1e6).toFixed(0)} MB`],
+        ["threads / kernels", `${o.threads} / ${result.kernels}`],
+        ["load", `${loadS.toFixed(2)} s`],
+        ["prompt", `${r.prompt_tokens} tok in ${r.prompt_s.toFixed(2)} s = ${r.prompt_tok_s.toFixed(1)} tok/s`],
+        ["decode", `${r.gen_tokens} tok in ${r.decode_s.toFixed(2)} s = ${r.decode_tok_s.toFixed(2)} tok/s`],
+        ["decode traffic", `${(r.bytes_per_token / 1e6).toFixed(1)} MB/token = ${r.decode_gb_s.toFixed(2)} GB/s`],
+        ["peak RSS", `${result.peak_rss_mb.toFixed(0)} MB`],
+      ];
+      for (const [k, v] of rows) process.stdout.write(`${k.padEnd(18)} ${v}\n`);
+    });
+}
