@@ -5,7 +5,8 @@
 import type { Llama4TextConfig, LayerKind } from "./config.js";
 import type { AttentionWeights } from "./weights.js";
 import type { LayerKVCache } from "./kv.js";
-import { matmul, rmsNorm, ropeInterleaved, softmaxInPlace } from "../kernels/ref/ops.js";
+import { rmsNorm, ropeInterleaved, softmaxInPlace } from "../kernels/ref/ops.js";
+import type { Kernels } from "../kernels/kernels.js";
 
 export interface RopeRows {
   readonly cos: Float32Array; // [T, d/2]
@@ -47,8 +48,10 @@ export function attention(
   kind: LayerKind,
   c: Llama4TextConfig,
   rope: RopeRows,
+  kernels: Kernels,
 ): void {
   const { numHeads: H, numKvHeads: Hkv, headDim: d } = c;
+  const { matmul } = kernels;
   const q = new Float32Array(N * H * d); // [N, H, d]
   const k = new Float32Array(N * Hkv * d); // [N, Hkv, d]
   const v = new Float32Array(N * Hkv * d);

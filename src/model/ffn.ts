@@ -1,10 +1,12 @@
 // Feed-forward blocks (spec §2.8–2.9): dense SwiGLU, and the MoE layer — router, top-k,
 // sigmoid gate that scales the expert's INPUT, plus the always-on shared expert.
 import type { MoEWeights, SwiGLUWeights } from "./weights.js";
-import { matmul, sigmoid, swigluInPlace } from "../kernels/ref/ops.js";
+import { sigmoid, swigluInPlace } from "../kernels/ref/ops.js";
+import type { Kernels } from "../kernels/kernels.js";
 
 /** out[T, D] = SwiGLU(x[T, D]). */
-export function swiglu(out: Float32Array, x: Float32Array, T: number, w: SwiGLUWeights): void {
+export function swiglu(out: Float32Array, x: Float32Array, T: number, w: SwiGLUWeights, kernels: Kernels): void {
+  const { matmul } = kernels;
   const F = w.gate.rows;
   const g = new Float32Array(T * F);
   const u = new Float32Array(T * F);
@@ -51,13 +53,13 @@ export function routeTopK(logits: Float32Array, T: number, E: number, k: number)
  * each expert runs once per block (the references run every expert on zeros instead).
  * `routerLogitsOut`, when given, receives the router logits [T, E] (debugging/goldens).
  */
-export function moe(out: Float32Array, x: Float32Array, T: number, D: number, w: MoEWeights, k: number, routerLogitsOut?: Float32Array): void {
+export function moe(out: Float32Array, x: Float32Array, T: number, D: number, w: MoEWeights, k: number, kernels: Kernels, routerLogitsOut?: Float32Array): void {
   const E = w.router.rows;
   const logits = routerLogitsOut ?? new Float32Array(T * E);
-  matmul(logits, x, w.router, T);
+  kernels.matmul(logits, x, w.router, T);
   const routing = routeTopK(logits, T, E, k);
 
-  swiglu(out, x, T, w.shared);
+  swiglu(out, x, T, w.shared, kernels);
 
   const rows = new Int32Array(T * k);
   for (let e = 0; e < E; e++) {
@@ -72,7 +74,7 @@ export function moe(out: Float32Array, x: Float32Array, T: number, D: number, w:
       for (let c = 0; c < D; c++) xe[r * D + c] = g * x[t * D + c]!;
     }
     const ye = new Float32Array(n * D);
-    swiglu(ye, xe, n, w.experts[e]!);
+    swiglu(ye, xe, n, w.experts[e]!, kernels);
     for (let r = 0; r < n; r++) {
       const t = Math.floor(rows[r]! / k);
       for (let c = 0; c < D; c++) out[t * D + c] = out[t * D + c]! + ye[r * D + c]!;

@@ -8,7 +8,8 @@ import type { KVCache } from "./kv.js";
 import { attention } from "./attention.js";
 import { moe, swiglu } from "./ffn.js";
 import { ropeInverseFrequencies, ropeTables } from "./rope.js";
-import { embeddingRow, matmul, rmsNorm } from "../kernels/ref/ops.js";
+import { embeddingRow, rmsNorm } from "../kernels/ref/ops.js";
+import { refKernels, type Kernels } from "../kernels/kernels.js";
 
 export interface ForwardOptions {
   /** Which rows get logits: every position, only the last, or none (prefill of a longer prompt). */
@@ -23,7 +24,7 @@ export class Llama4TextModel {
   readonly kinds: readonly LayerKind[];
   private readonly invFreq: Float64Array;
 
-  constructor(readonly config: Llama4TextConfig, readonly weights: Llama4TextWeights) {
+  constructor(readonly config: Llama4TextConfig, readonly weights: Llama4TextWeights, readonly kernels: Kernels = refKernels) {
     this.kinds = layerKinds(config);
     this.invFreq = ropeInverseFrequencies(config.headDim, config.ropeTheta, config.ropeScaling, config.ropeFreqDivisors);
   }
@@ -88,16 +89,16 @@ export class Llama4TextModel {
 
       rmsNorm(xn, h, lw.attnNorm, c.rmsNormEps, N, D);
       const segments = rows.filter((r) => r.length > 0).map((r) => ({ ...r, cache: r.cache.layer(i) }));
-      attention(y, xn, N, segments, lw.attn, kind, c, rope);
+      attention(y, xn, N, segments, lw.attn, kind, c, rope, this.kernels);
       for (let j = 0; j < N * D; j++) h[j] = h[j]! + y[j]!;
 
       rmsNorm(xn, h, lw.ffnNorm, c.rmsNormEps, N, D);
       let routerLogits: Float32Array | undefined;
       if (lw.ffn.kind === "moe") {
         routerLogits = onLayer ? new Float32Array(N * c.numExperts) : undefined;
-        moe(y, xn, N, D, lw.ffn, c.topK, routerLogits);
+        moe(y, xn, N, D, lw.ffn, c.topK, this.kernels, routerLogits);
       } else {
-        swiglu(y, xn, N, lw.ffn);
+        swiglu(y, xn, N, lw.ffn, this.kernels);
       }
       for (let j = 0; j < N * D; j++) h[j] = h[j]! + y[j]!;
       onLayer?.(i, h, routerLogits);
@@ -122,7 +123,7 @@ export class Llama4TextModel {
     }
     const V = c.vocabSize;
     const logits = new Float32Array(R * V);
-    if (R > 0) matmul(logits, hn, this.weights.lmHead, R);
+    if (R > 0) this.kernels.matmul(logits, hn, this.weights.lmHead, R);
     at = 0;
     return wanted.map((w) => {
       const out = logits.subarray(at * V, (at + w.count) * V);

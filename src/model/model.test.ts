@@ -11,6 +11,7 @@ import { matrix, type Matrix } from "../kernels/matrix.js";
 import { parseLlama4Config, layerKinds } from "./config.js";
 import { GrowingLayerCache } from "../runtime/kvcache.js";
 import { splitmix32 } from "../synth/synth.js";
+import { refKernels } from "../kernels/kernels.js";
 
 function randomMatrix(rand: () => number, rows: number, cols: number): Matrix {
   return matrix("f32", rows, cols, Float32Array.from({ length: rows * cols }, () => rand() * 2 - 1));
@@ -60,10 +61,10 @@ test("MoE equals the reference formulation: every expert on sigmoid-masked input
   const x = Float32Array.from({ length: T * D }, () => rand() * 2 - 1);
   for (const k of [1, 2]) {
     const got = new Float32Array(T * D);
-    moe(got, x, T, D, w, k);
+    moe(got, x, T, D, w, k, refKernels);
     // Reference: scores = sigmoid(logit) for the top-k, sigmoid(−∞) = 0 elsewhere.
     const want = new Float32Array(T * D);
-    swiglu(want, x, T, w.shared);
+    swiglu(want, x, T, w.shared, refKernels);
     const logits = new Float32Array(T * E);
     for (let t = 0; t < T; t++) for (let e = 0; e < E; e++) {
       let s = 0;
@@ -79,7 +80,7 @@ test("MoE equals the reference formulation: every expert on sigmoid-masked input
         for (let i = 0; i < D; i++) xin[t * D + i] = score * x[t * D + i]!;
       }
       const y = new Float32Array(T * D);
-      swiglu(y, xin, T, w.experts[e]!);
+      swiglu(y, xin, T, w.experts[e]!, refKernels);
       for (let i = 0; i < T * D; i++) want[i] = want[i]! + y[i]!;
     }
     close(got, want, 1e-5, `moe k=${k}`);
@@ -128,7 +129,7 @@ test("chunked attention fed in blocks equals an explicit block-diagonal causal m
       for (let s = 0; s < T; s += block) {
         const n = Math.min(block, T - s);
         const out = new Float32Array(n * D);
-        attention(out, x.subarray(s * D, (s + n) * D), n, [{ row: 0, length: n, p0: s, cache }], w, kind, c, noRope);
+        attention(out, x.subarray(s * D, (s + n) * D), n, [{ row: 0, length: n, p0: s, cache }], w, kind, c, noRope, refKernels);
         got.set(out, s * D);
       }
       close(got, want, 1e-5, `layer ${layer}, blocks of ${block}`);
