@@ -13,6 +13,7 @@ import { parseFloatArg, parseIntArg } from "./args.js";
 import { loadProgressBar } from "./progress.js";
 
 export interface ChatModel {
+  readonly dir: string;
   readonly model: Llama4TextModel;
   readonly tokenizer: Tokenizer;
   readonly stopTokens: readonly number[];
@@ -53,7 +54,7 @@ export function loadChatModel(o: ModelCliOptions): ChatModel {
     suppress = new Map();
     for (let id = 0; id < model.config.vocabSize; id++) if (tokenizer.isSpecial(id) && !stops.has(id)) suppress.set(id, -Infinity);
   }
-  return { model, tokenizer, stopTokens: [...stops], isDemo, loadSeconds: (performance.now() - t0) / 1000, suppress };
+  return { dir, model, tokenizer, stopTokens: [...stops], isDemo, loadSeconds: (performance.now() - t0) / 1000, suppress };
 }
 
 export interface SamplingCliOptions {

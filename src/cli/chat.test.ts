@@ -59,6 +59,10 @@ test("chat under tmux: streaming, Ctrl-C stops the reply only, /reset, /exit", {
   await waitFor(screen, /\(conversation reset\)\n>\s*$/m, "/reset");
   tmux("send-keys", "-t", session, "/system Be brief.", "Enter");
   await waitFor(screen, /\(system prompt set; conversation reset\)/, "/system");
+  tmux("send-keys", "-t", session, "/image /nonexistent.png", "Enter");
+  await waitFor(screen, /no such file: \/nonexistent\.png/, "/image of a missing file");
+  tmux("send-keys", "-t", session, `/image ${join(repoRoot, "package.json")}`, "Enter");
+  await waitFor(screen, /this model has no vision weights/, "/image on a text-only model");
   tmux("send-keys", "-t", session, "/exit", "Enter");
   const end = Date.now() + 10000;
   while (spawnSync("tmux", ["has-session", "-t", session]).status === 0 && Date.now() < end) await sleep(100);

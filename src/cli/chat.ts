@@ -3,7 +3,9 @@
 // at the prompt, Ctrl-C twice (or Ctrl-D, or /exit) quits.
 import type { Command } from "commander";
 import { createInterface, type Interface } from "node:readline";
-import { encodeDialog, type ChatMessage } from "../chat/index.js";
+import { existsSync } from "node:fs";
+import type { ChatMessage } from "../chat/index.js";
+import { encodeMultimodalDialog, openVision, type VisionRuntime } from "../runtime/images.js";
 import { ChatSession } from "../runtime/chat-session.js";
 import { addModelOptions, addSamplingOptions, loadChatModel, samplingParams, timingLine, type ModelCliOptions, type SamplingCliOptions } from "./chat-model.js";
 
@@ -14,6 +16,7 @@ interface ChatCliOptions extends ModelCliOptions, SamplingCliOptions {
 const HELP = `commands:
   /reset           forget the conversation (keeps the system prompt)
   /system <text>   set the system prompt and start over ("/system" alone clears it)
+  /image <path>    attach an image to your next message (repeatable)
   /help            this text
   /exit            quit (also Ctrl-D, or Ctrl-C twice at the prompt)
 multi-line input: end a line with \\ to continue it, or wrap a block in """ lines.
@@ -31,6 +34,9 @@ export function registerChatCommand(program: Command): void {
     const session = new ChatSession(m.model);
     let system = o.system;
     let history: ChatMessage[] = [];
+    let pendingImages: string[] = [];
+    let vision: VisionRuntime | undefined;
+    const imageCache = new Map<string, { grid: { rows: number; cols: number }; rows: Float32Array }>();
     const out = process.stdout;
     out.write(`llama4 chat — /help for commands${m.isDemo ? " (demo model: random weights)" : ""}\n`);
 
@@ -112,19 +118,40 @@ export function registerChatCommand(program: Command): void {
           history = [];
           session.reset();
           out.write(system === undefined ? "(system prompt cleared; conversation reset)\n" : "(system prompt set; conversation reset)\n");
+        } else if (name === "/image") {
+          if (!arg) out.write("usage: /image <path>\n");
+          else if (!existsSync(arg)) out.write(`no such file: ${arg}\n`);
+          else {
+            vision ??= openVision(m.dir);
+            if (!vision) out.write("this model has no vision weights; it cannot take images\n");
+            else {
+              pendingImages.push(arg);
+              out.write(`(image ${pendingImages.length} attached to your next message)\n`);
+            }
+          }
         } else out.write(`unknown command ${name}; /help lists them\n`);
         continue;
       }
 
-      history.push({ role: "user", content: text });
+      const images = pendingImages.map((path) => ({ type: "image" as const, path }));
+      pendingImages = [];
+      history.push({ role: "user", content: images.length > 0 ? [...images, { type: "text", text }] : text });
       const messages: ChatMessage[] = system !== undefined ? [{ role: "system", content: system }, ...history] : history;
-      const prompt = encodeDialog(messages, { tokenizer: m.tokenizer }).tokens;
+      let prompt: number[];
+      let embeddings: Float32Array | undefined;
+      try {
+        ({ tokens: prompt, embeddings } = await encodeMultimodalDialog(m.model, vision, messages, { tokenizer: m.tokenizer, imageCache }));
+      } catch (err) {
+        history.pop();
+        out.write(`error: ${(err as Error).message}\n`);
+        continue;
+      }
       replying = new AbortController();
       let reply = "";
       try {
         for await (const ev of session.reply(prompt, {
           maxTokens: o.maxTokens, sampling: samplingParams(o, m), stopTokens: m.stopTokens, stopStrings: o.stop,
-          tokenizer: m.tokenizer, signal: replying.signal,
+          tokenizer: m.tokenizer, signal: replying.signal, ...(embeddings && { promptEmbeddings: embeddings }),
         })) {
           if (ev.type === "token") {
             out.write(ev.text);

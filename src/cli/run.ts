@@ -1,12 +1,13 @@
 // `llama4 run [prompt]`: one reply, streamed to stdout (chat format unless --raw).
 import type { Command } from "commander";
-import { encodeDialog } from "../chat/index.js";
 import type { ChatMessage } from "../chat/index.js";
 import { generate, type GenerationEvent } from "../runtime/generator.js";
 import { readStdin } from "./args.js";
+import { encodeMultimodalDialog, openVision } from "../runtime/images.js";
 import { addModelOptions, addSamplingOptions, loadChatModel, samplingParams, timingLine, type ModelCliOptions, type SamplingCliOptions } from "./chat-model.js";
 
 interface RunCliOptions extends ModelCliOptions, SamplingCliOptions {
+  image: string[];
   raw?: boolean;
   system?: string;
   json?: boolean;
@@ -17,6 +18,7 @@ export function registerRunCommand(program: Command): void {
     .command("run")
     .description("reply to a prompt (argument or stdin), streaming the text")
     .argument("[prompt...]", "the prompt (default: read stdin)")
+    .option("--image <path>", "attach an image to the prompt (repeatable; PNG, JPEG, WebP, GIF)", (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option("--raw", "no chat format: continue the prompt text as is")
     .option("--system <text>", "system prompt")
     .option("--json", "print one JSON result (text, tokens, usage, timings) instead of streaming");
@@ -27,13 +29,17 @@ export function registerRunCommand(program: Command): void {
     if (prompt === "") throw new Error("run: give a prompt as an argument or on stdin");
     const m = loadChatModel(o);
     let tokens: number[];
+    let embeddings: Float32Array | undefined;
     if (o.raw) {
+      if (o.image.length > 0) throw new Error("run: --image needs the chat format (drop --raw)");
       tokens = m.tokenizer.encode(prompt, { bos: m.tokenizer.bosId !== undefined });
     } else {
       const messages: ChatMessage[] = [];
       if (o.system !== undefined) messages.push({ role: "system", content: o.system });
-      messages.push({ role: "user", content: prompt });
-      tokens = encodeDialog(messages, { tokenizer: m.tokenizer }).tokens;
+      const images = o.image.map((path) => ({ type: "image" as const, path }));
+      messages.push({ role: "user", content: images.length > 0 ? [...images, { type: "text", text: prompt }] : prompt });
+      const vision = o.image.length > 0 ? openVision(m.dir) : undefined;
+      ({ tokens, embeddings } = await encodeMultimodalDialog(m.model, vision, messages, { tokenizer: m.tokenizer }));
     }
     const ac = new AbortController();
     const onSigint = () => ac.abort();
@@ -42,7 +48,7 @@ export function registerRunCommand(program: Command): void {
     try {
       for await (const ev of generate(m.model, tokens, {
         maxTokens: o.maxTokens, sampling: samplingParams(o, m), stopTokens: m.stopTokens, stopStrings: o.stop,
-        tokenizer: m.tokenizer, signal: ac.signal,
+        tokenizer: m.tokenizer, signal: ac.signal, ...(embeddings && { promptEmbeddings: embeddings }),
       })) {
         if (ev.type === "token") {
           if (!o.json && ev.text) process.stdout.write(ev.text);

@@ -25,7 +25,10 @@ export class ChatSession {
     this.cached = [];
   }
 
-  /** Streams a reply to the full conversation `prompt`, reusing the cached prefix. */
+  /**
+   * Streams a reply to the full conversation `prompt`, reusing the cached prefix.
+   * `opts.promptEmbeddings`, if given, covers the whole prompt [T, D] (images merged in).
+   */
   async *reply(prompt: readonly number[], opts: Omit<GenerateOptions, "cache" | "history">): AsyncGenerator<GenerationEvent> {
     let common = 0;
     while (common < this.cached.length && common < prompt.length && this.cached[common] === prompt[common]) common++;
@@ -39,7 +42,11 @@ export class ChatSession {
     const fresh = prompt.slice(common);
     const generated: number[] = [];
     try {
-      for await (const ev of generate(this.model, fresh, { ...opts, cache: this.cache, history: this.cached, blockSize: this.blockSize })) {
+      const D = this.model.config.hiddenSize;
+      const embeddings = opts.promptEmbeddings?.subarray(common * D);
+      for await (const ev of generate(this.model, fresh, {
+        ...opts, cache: this.cache, history: this.cached, blockSize: this.blockSize, ...(embeddings && { promptEmbeddings: embeddings }),
+      })) {
         if (ev.type === "token" && ev.token >= 0) generated.push(ev.token);
         yield ev;
       }

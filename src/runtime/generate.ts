@@ -26,14 +26,26 @@ export function evalLogits(model: Llama4TextModel, tokens: readonly number[], op
   return out;
 }
 
-/** Feeds `tokens` into `cache` in blocks and returns the logits of the last one [V]. */
-export function prefill(model: Llama4TextModel, cache: SequenceKVCache, tokens: readonly number[], blockSize = DEFAULT_BLOCK_SIZE): Float32Array {
+/**
+ * Feeds `tokens` into `cache` in blocks and returns the logits of the last one [V].
+ * `embeddings` [T, D], when given, replaces the token lookup (image rows merged in).
+ */
+export function prefill(
+  model: Llama4TextModel, cache: SequenceKVCache, tokens: readonly number[], blockSize = DEFAULT_BLOCK_SIZE, embeddings?: Float32Array,
+): Float32Array {
   if (tokens.length === 0) throw new Error("prefill needs at least one token");
+  const D = model.config.hiddenSize;
+  if (embeddings && embeddings.length !== tokens.length * D) {
+    throw new Error(`prompt embeddings must be [${tokens.length}, ${D}], got ${embeddings.length} values`);
+  }
   let logits: Float32Array = new Float32Array(0);
   for (let s = 0; s < tokens.length; s += blockSize) {
     const part = tokens.slice(s, s + blockSize);
     const last = s + blockSize >= tokens.length;
-    logits = model.forward(part, cache, { logits: last ? "last" : "none" });
+    logits = model.forward(part, cache, {
+      logits: last ? "last" : "none",
+      ...(embeddings && { embeddings: embeddings.subarray(s * D, (s + part.length) * D) }),
+    });
   }
   return logits;
 }

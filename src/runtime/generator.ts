@@ -207,9 +207,7 @@ export async function* generate(model: Llama4TextModel, prompt: readonly number[
   const state = new DecodeState(prompt, Math.min(opts.maxTokens, room), opts, opts.history);
 
   const t0 = performance.now();
-  let logits = opts.promptEmbeddings
-    ? model.forward(prompt, cache, { logits: "last", embeddings: opts.promptEmbeddings })
-    : prefill(model, cache, prompt, block);
+  let logits = prefill(model, cache, prompt, block, opts.promptEmbeddings);
   yield* state.prefillDone((performance.now() - t0) / 1000);
   while (!state.finished) {
     if (opts.signal?.aborted) {
