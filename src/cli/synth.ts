@@ -7,6 +7,8 @@ interface SynthCliOptions {
   preset: string; dtype: string; seed: number; out: string; shardMb?: number; quiet?: boolean;
   hidden?: number; layers?: number; experts?: number; heads?: number; kvHeads?: number; headDim?: number;
   expertHidden?: number; denseHidden?: number; vocab?: number; chunk?: number;
+  vision?: boolean; visionHidden?: number; visionLayers?: number; visionHeads?: number; visionIntermediate?: number;
+  imageSize?: number; projectorDim?: number;
 }
 
 export function registerSynthCommand(program: Command): void {
@@ -25,6 +27,13 @@ export function registerSynthCommand(program: Command): void {
     .option("--dense-hidden <n>", "dense FFN width", int("--dense-hidden"))
     .option("--vocab <n>", "vocabulary size", int("--vocab"))
     .option("--chunk <n>", "local attention chunk size", int("--chunk"))
+    .option("--vision", "also write the vision tower and projector (released shape unless overridden)")
+    .option("--vision-hidden <n>", "vision width", int("--vision-hidden"))
+    .option("--vision-layers <n>", "vision encoder layers", int("--vision-layers"))
+    .option("--vision-heads <n>", "vision heads", int("--vision-heads"))
+    .option("--vision-intermediate <n>", "vision MLP width", int("--vision-intermediate"))
+    .option("--image-size <n>", "tile side in pixels", int("--image-size"))
+    .option("--projector-dim <n>", "adapter/projector width", int("--projector-dim"))
     .option("--dtype <t>", "f32 | bf16", "bf16")
     .option("--seed <n>", "random seed", parseIntArg("--seed", 0), 0)
     .option("--shard-mb <n>", "shard size limit in MB (default 2048)", int("--shard-mb"))
@@ -38,6 +47,12 @@ export function registerSynthCommand(program: Command): void {
         seed: o.seed,
         out: o.out,
         ...(o.shardMb !== undefined && { shardBytes: o.shardMb * 1024 * 1024 }),
+        ...(o.vision && {
+          vision: Object.fromEntries(Object.entries({
+            hidden: o.visionHidden, layers: o.visionLayers, heads: o.visionHeads, intermediate: o.visionIntermediate,
+            imageSize: o.imageSize, projectorDim: o.projectorDim,
+          }).filter(([, v]) => v !== undefined)),
+        }),
         overrides: {
           hidden: o.hidden, layers: o.layers, experts: o.experts, heads: o.heads, kvHeads: o.kvHeads, headDim: o.headDim,
           expertHidden: o.expertHidden, denseHidden: o.denseHidden, vocab: o.vocab, chunk: o.chunk,

@@ -3,6 +3,21 @@
 // config: its widths here are our placeholder guess, kept only so scaled-down
 // Behemoth-style checkpoints can be made; do not read them as facts.
 
+/** The vision tower (same for Scout and Maverick, spec §1.2). */
+export interface VisionPreset {
+  readonly hidden: number;
+  readonly layers: number;
+  readonly heads: number;
+  readonly intermediate: number;
+  readonly imageSize: number;
+  readonly patchSize: number;
+  readonly projectorDim: number;
+}
+
+export const LLAMA4_VISION_PRESET: VisionPreset = {
+  hidden: 1408, layers: 34, heads: 16, intermediate: 5632, imageSize: 336, patchSize: 14, projectorDim: 4096,
+};
+
 export interface ArchitecturePreset {
   readonly name: "scout" | "maverick" | "behemoth";
   readonly vocab: number;
@@ -44,7 +59,7 @@ export const PRESETS: Record<ArchitecturePreset["name"], ArchitecturePreset> = {
 };
 
 /** The Hugging Face config.json of a preset (multimodal layout, text fields under text_config). */
-export function hfConfigJson(p: ArchitecturePreset, dtype: "float32" | "bfloat16"): Record<string, unknown> {
+export function hfConfigJson(p: ArchitecturePreset, dtype: "float32" | "bfloat16", vision?: VisionPreset): Record<string, unknown> {
   const moeLayers: number[] = [];
   for (let i = p.interleave - 1; i < p.layers; i += p.interleave) moeLayers.push(i);
   const noRope = Array.from({ length: p.layers }, (_, i) => ((i + 1) % p.nopeInterval === 0 ? 0 : 1));
@@ -95,5 +110,48 @@ export function hfConfigJson(p: ArchitecturePreset, dtype: "float32" | "bfloat16
     },
     tie_word_embeddings: false,
     torch_dtype: dtype,
+    ...(vision && {
+      vision_config: {
+        attention_dropout: 0.0,
+        hidden_act: "gelu",
+        hidden_size: vision.hidden,
+        image_size: vision.imageSize,
+        intermediate_size: vision.intermediate,
+        model_type: "llama4_vision_model",
+        multi_modal_projector_bias: false,
+        norm_eps: 1e-5,
+        num_attention_heads: vision.heads,
+        num_channels: 3,
+        num_hidden_layers: vision.layers,
+        patch_size: vision.patchSize,
+        pixel_shuffle_ratio: 0.5,
+        projector_dropout: 0.0,
+        projector_input_dim: vision.projectorDim,
+        projector_output_dim: vision.projectorDim,
+        rope_theta: 10000,
+        vision_feature_layer: -1,
+        vision_feature_select_strategy: "default",
+        vision_output_dim: vision.projectorDim,
+      },
+    }),
+  };
+}
+
+/** preprocessor_config.json for a vision preset (HF Llama4ImageProcessorFast). */
+export function hfPreprocessorConfigJson(v: VisionPreset): Record<string, unknown> {
+  return {
+    image_processor_type: "Llama4ImageProcessorFast",
+    processor_class: "Llama4Processor",
+    size: { height: v.imageSize, width: v.imageSize },
+    max_patches: 16,
+    resize_to_max_canvas: false,
+    do_resize: true,
+    do_rescale: true,
+    rescale_factor: 1 / 255,
+    do_normalize: true,
+    image_mean: [0.5, 0.5, 0.5],
+    image_std: [0.5, 0.5, 0.5],
+    do_convert_rgb: true,
+    resample: 2,
   };
 }

@@ -4,7 +4,7 @@
 // memory; values depend only on (seed, tensor name), not on sharding.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { PRESETS, hfConfigJson, type ArchitecturePreset } from "../model/presets.js";
+import { LLAMA4_VISION_PRESET, PRESETS, hfConfigJson, hfPreprocessorConfigJson, type ArchitecturePreset, type VisionPreset } from "../model/presets.js";
 import { SafetensorsWriter, elementCount, type TensorSpec } from "../formats/safetensors.js";
 import { f32ToBf16Array } from "../kernels/dtype.js";
 
@@ -22,6 +22,8 @@ export interface SynthOptions {
   readonly dtype: SynthDType;
   readonly seed: number;
   readonly out: string;
+  /** Also write the vision tower and projector (released shape, with these overrides). */
+  readonly vision?: Partial<VisionPreset> | boolean;
   /** Shard size limit in bytes (default 2 GB); one tensor never spans two shards. */
   readonly shardBytes?: number;
   readonly onProgress?: (writtenBytes: number, totalBytes: number) => void;
@@ -55,6 +57,39 @@ export function resolvePreset(name: string, o: SynthOverrides = {}): Architectur
 export interface SynthTensor extends TensorSpec {
   /** Values are uniform with variance 1/fanIn; "norm" tensors are 1 ± 0.1. */
   readonly init: { fanIn: number } | "norm";
+}
+
+/** Vision tower tensors (spec §5.7 names), projecting into the text width `textHidden`. */
+export function synthVisionPlan(v: VisionPreset, textHidden: number, dtype: SynthDType): SynthTensor[] {
+  const st = dtype === "f32" ? "F32" : "BF16";
+  const t = (name: string, shape: number[], init: SynthTensor["init"]): SynthTensor => ({ name, dtype: st, shape, init });
+  const D = v.hidden;
+  const patchDim = 3 * v.patchSize * v.patchSize;
+  const patches = (v.imageSize / v.patchSize) ** 2;
+  const bias = (name: string, n: number) => t(name, [n], { fanIn: n * 100 });
+  const plan: SynthTensor[] = [
+    t("vision_model.patch_embedding.linear.weight", [D, patchDim], { fanIn: patchDim }),
+    t("vision_model.class_embedding", [D], { fanIn: 1 }),
+    t("vision_model.positional_embedding_vlm", [patches + 1, D], { fanIn: 4 }),
+    t("vision_model.layernorm_pre.weight", [D], "norm"), bias("vision_model.layernorm_pre.bias", D),
+    t("vision_model.layernorm_post.weight", [D], "norm"), bias("vision_model.layernorm_post.bias", D),
+  ];
+  for (let i = 0; i < v.layers; i++) {
+    const l = `vision_model.model.layers.${i}.`;
+    plan.push(t(`${l}input_layernorm.weight`, [D], "norm"), bias(`${l}input_layernorm.bias`, D));
+    for (const p of ["q", "k", "v", "o"]) plan.push(t(`${l}self_attn.${p}_proj.weight`, [D, D], { fanIn: D }), bias(`${l}self_attn.${p}_proj.bias`, D));
+    plan.push(
+      t(`${l}post_attention_layernorm.weight`, [D], "norm"), bias(`${l}post_attention_layernorm.bias`, D),
+      t(`${l}mlp.fc1.weight`, [v.intermediate, D], { fanIn: D }), bias(`${l}mlp.fc1.bias`, v.intermediate),
+      t(`${l}mlp.fc2.weight`, [D, v.intermediate], { fanIn: v.intermediate }), bias(`${l}mlp.fc2.bias`, D),
+    );
+  }
+  plan.push(
+    t("vision_model.vision_adapter.mlp.fc1.weight", [v.projectorDim, 4 * D], { fanIn: 4 * D }),
+    t("vision_model.vision_adapter.mlp.fc2.weight", [v.projectorDim, v.projectorDim], { fanIn: v.projectorDim }),
+    t("multi_modal_projector.linear_1.weight", [textHidden, v.projectorDim], { fanIn: v.projectorDim }),
+  );
+  return plan;
 }
 
 export function synthTensorPlan(p: ArchitecturePreset, dtype: SynthDType): SynthTensor[] {
@@ -149,7 +184,11 @@ export interface SynthResult {
 
 export function synthCheckpoint(o: SynthOptions): SynthResult {
   const preset = resolvePreset(o.preset, o.overrides);
-  const plan = synthTensorPlan(preset, o.dtype);
+  const vision = o.vision ? { ...LLAMA4_VISION_PRESET, ...(typeof o.vision === "object" ? o.vision : {}) } : undefined;
+  if (vision && (vision.imageSize % vision.patchSize !== 0 || (vision.imageSize / vision.patchSize) % 2 !== 0 || vision.hidden % vision.heads !== 0 || (vision.hidden / vision.heads) % 4 !== 0)) {
+    throw new Error("synth: the vision tower needs image size = an even multiple of the patch size, and a head dim (hidden/heads) divisible by 4");
+  }
+  const plan = [...synthTensorPlan(preset, o.dtype), ...(vision ? synthVisionPlan(vision, preset.hidden, o.dtype) : [])];
   const bytesOf = (t: SynthTensor) => elementCount(t.shape) * (o.dtype === "f32" ? 4 : 2);
   const limit = o.shardBytes ?? 2 * 1024 ** 3;
 
@@ -166,7 +205,8 @@ export function synthCheckpoint(o: SynthOptions): SynthResult {
   }
 
   mkdirSync(o.out, { recursive: true });
-  writeFileSync(join(o.out, "config.json"), JSON.stringify(hfConfigJson(preset, o.dtype === "f32" ? "float32" : "bfloat16"), null, 2) + "\n");
+  writeFileSync(join(o.out, "config.json"), JSON.stringify(hfConfigJson(preset, o.dtype === "f32" ? "float32" : "bfloat16", vision), null, 2) + "\n");
+  if (vision) writeFileSync(join(o.out, "preprocessor_config.json"), JSON.stringify(hfPreprocessorConfigJson(vision), null, 2) + "\n");
   const totalBytes = plan.reduce((s, t) => s + bytesOf(t), 0);
   const files: string[] = [];
   const weightMap: Record<string, string> = {};
