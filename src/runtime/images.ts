@@ -1,7 +1,8 @@
 // Images in conversations (early fusion, spec §5.6): decode and preprocess every image part
 // of the messages in prompt order, lay out its placeholder tokens by its tile grid, run the
 // vision tower, and put the projected rows in place of the <|patch|> embeddings.
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { FormatError } from "../formats/errors.js";
 import { join } from "node:path";
 import type { Llama4TextModel } from "../model/llama4.js";
 import { Llama4VisionModel } from "../model/vision.js";
@@ -19,6 +20,8 @@ export interface VisionRuntime {
   readonly vision: Llama4VisionModel;
   /** Token id of <|patch|> (config `image_token_index`). */
   readonly patchTokenId: number;
+  /** Most tiles per image (preprocessor_config.json `max_patches`, default 16). */
+  readonly maxChunks: number;
 }
 
 /** Loads the vision tower of a model folder, or returns undefined when it has none. */
@@ -29,7 +32,22 @@ export function openVision(dir: string): VisionRuntime | undefined {
   store.close();
   if (!has) return undefined;
   const { config, weights } = loadVisionWeights(dir);
-  return { vision: new Llama4VisionModel(config, weights), patchTokenId: config.imageTokenIndex };
+  let maxChunks = 16;
+  const pre = join(dir, "preprocessor_config.json");
+  if (existsSync(pre)) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(pre, "utf8"));
+    } catch (e) {
+      throw new FormatError(pre, undefined, `is not valid JSON: ${(e as Error).message}`);
+    }
+    const mp = (raw as { max_patches?: unknown }).max_patches;
+    if (mp !== undefined) {
+      if (typeof mp !== "number" || !Number.isInteger(mp) || mp < 1) throw new FormatError(pre, "max_patches", `expected a positive integer, got ${JSON.stringify(mp)}`);
+      maxChunks = mp;
+    }
+  }
+  return { vision: new Llama4VisionModel(config, weights), patchTokenId: config.imageTokenIndex, maxChunks };
 }
 
 export class ImageInputError extends Error {
@@ -113,7 +131,7 @@ export async function encodeMultimodalDialog(
       encodedImages.push(hit);
       continue;
     }
-    const p: PreprocessedImage = preprocessImage(await decodeImage(s.input, { name: s.name }), { tileSize: c.imageSize });
+    const p: PreprocessedImage = preprocessImage(await decodeImage(s.input, { name: s.name }), { tileSize: c.imageSize, maxChunks: vision.maxChunks });
     const entry = { grid: { rows: p.rows, cols: p.cols }, rows: vision.vision.embedTiles(p.pixels, p.numTiles) };
     if (key !== undefined) opts.imageCache?.set(key, entry);
     encodedImages.push(entry);
