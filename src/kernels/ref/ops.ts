@@ -2,9 +2,14 @@
 // path used where no fast kernel exists. Sums accumulate in float64 (JS numbers), which is
 // at least as accurate as the fp32 accumulation of the reference implementations.
 import type { Matrix } from "../matrix.js";
+import { isQuantized, readRow } from "../matrix.js";
 import { widenRow } from "../dtype.js";
+import { dequantizeRow, quantRowBytes } from "../quant/index.js";
 
-/** y[T, O] = x[T, I] · Wᵀ, with W [O, I] in nn.Linear orientation. */
+/**
+ * y[T, O] = x[T, I] · Wᵀ, with W [O, I] in nn.Linear orientation. f16/bf16 rows are widened
+ * and quantized rows dequantized into one scratch row, once per output feature.
+ */
 export function matmul(y: Float32Array, x: Float32Array, w: Matrix, T: number): void {
   const O = w.rows;
   const I = w.cols;
@@ -12,11 +17,18 @@ export function matmul(y: Float32Array, x: Float32Array, w: Matrix, T: number): 
     throw new Error(`matmul: x needs ${T * I} and y ${T * O} values, got ${x.length} and ${y.length}`);
   }
   const row = w.dtype === "f32" ? undefined : new Float32Array(I);
+  const quant = isQuantized(w) ? w : undefined;
+  const float = isQuantized(w) ? undefined : w;
+  const rowBytes = quant ? quantRowBytes(quant.dtype, I) : 0;
   for (let o = 0; o < O; o++) {
     let wr: Float32Array;
     let base: number;
-    if (row) {
-      widenRow(w.dtype, w.data, o * I, row, I);
+    if (quant) {
+      dequantizeRow(quant.dtype, quant.data, o * rowBytes, row!, I);
+      wr = row!;
+      base = 0;
+    } else if (row) {
+      widenRow(float!.dtype, float!.data, o * I, row, I);
       wr = row;
       base = 0;
     } else {
@@ -42,7 +54,7 @@ export function matmul(y: Float32Array, x: Float32Array, w: Matrix, T: number): 
 /** Row `r` of an embedding table, widened to f32. */
 export function embeddingRow(out: Float32Array, table: Matrix, r: number): void {
   if (!Number.isInteger(r) || r < 0 || r >= table.rows) throw new RangeError(`token id ${r} is outside 0..${table.rows - 1}`);
-  widenRow(table.dtype, table.data, r * table.cols, out, table.cols);
+  readRow(table, r, out);
 }
 
 /** out[t] = x[t] / rms(x[t]) · w, over T rows of width D. `w` may be omitted (weightless norm). */
