@@ -10,6 +10,7 @@ interface BenchCliOptions {
   promptTokens: number;
   genTokens: number;
   threads: number;
+  kernels: "wasm" | "ref";
   json?: boolean;
 }
 
@@ -21,16 +22,18 @@ export function registerBenchCommand(program: Command): void {
     .option("--prompt-tokens <n>", "prompt length", parseIntArg("--prompt-tokens", 1), 512)
     .option("--gen-tokens <n>", "tokens to decode", parseIntArg("--gen-tokens", 1), 128)
     .option("--threads <n>", "worker threads", parseIntArg("--threads", 1), availableParallelism())
+    .option("--kernels <k>", "wasm (WASM SIMD on --threads threads) or ref (plain TS)", "wasm")
     .option("--json", "print one JSON line")
     .action((o: BenchCliOptions) => {
       const t0 = performance.now();
-      const { model, source } = openModel(o.model);
+      if (o.kernels !== "wasm" && o.kernels !== "ref") throw new Error(`--kernels must be wasm or ref, got ${JSON.stringify(o.kernels)}`);
+      const { model, source, kernels } = openModel(o.model, { threads: o.threads, kernels: o.kernels });
       const loadS = (performance.now() - t0) / 1000;
       const r = runBenchmark(model, o.promptTokens, o.genTokens);
       const result = {
         model: o.model,
         threads: o.threads,
-        kernels: "ref",
+        kernels: kernels.name,
         weight_bytes: source.weightBytes,
         load_s: loadS,
         ...r,

@@ -167,7 +167,9 @@ test("f16, bf16 and q8_0 GGUFs keep their stored types in memory and stay close 
   assert.ok(d8 < 0.1 * scale, `q8_0: max |Δlogit| ${d8}`);
   assert.ok(argmaxAgreement(l8, base, V) >= 0.85);
   const greedyRef = generateGreedy(ref, PROMPT, { maxTokens: 8 });
-  const greedy8 = generateGreedy(openModel(q8).model, PROMPT, { maxTokens: 8 });
+  // Free-running greedy compares weight rounding alone (reference kernels); the WASM kernels
+  // also round activations to 8 bits, and their accuracy is checked in src/kernels/wasm.
+  const greedy8 = generateGreedy(openModel(q8, { kernels: "ref" }).model, PROMPT, { maxTokens: 8 });
   assert.ok(greedy8.filter((tok, i) => tok === greedyRef[i]).length >= 6, `greedy ${greedy8} vs ${greedyRef}`);
 });
 

@@ -18,10 +18,10 @@ import { LLAMA_FILE_TYPE, TensorTypeChooser, GGUF_OUT_TYPES, type GgufOutType } 
 import { ggufStopTokenIds, readGgufTokenizerData, tokenizerMetadata, type GgufTokenizerData } from "./gguf-vocab.js";
 import { TensorStore } from "./checkpoint.js";
 import type { TensorInfo } from "./safetensors.js";
-import { detectPrefix, readConfigFile, textTensorNames, type LoadOptions, type LoadProgress, type LoadedModel } from "./hf.js";
+import { detectPrefix, plainMatrix, readConfigFile, textTensorNames, type LoadOptions, type LoadProgress, type LoadedModel } from "./hf.js";
 import type { Llama4TextConfig, RopeScaling } from "../model/config.js";
 import type { DecoderLayerWeights, Llama4TextWeights, SwiGLUWeights } from "../model/weights.js";
-import { matrix, type Matrix, type WeightDType } from "../kernels/matrix.js";
+import { type Matrix, type WeightDType } from "../kernels/matrix.js";
 import { f32ToBf16Array, f32ToF16, widenRow } from "../kernels/dtype.js";
 import { dequantizeRows, quantizeRows, type QuantDType } from "../kernels/quant/index.js";
 
@@ -202,7 +202,12 @@ class GgufWeightReader {
   loadedBytes = 0;
   private readonly totalBytes: number;
 
-  constructor(private readonly f: GgufFile, private readonly onProgress?: (p: LoadProgress) => void) {
+  private readonly alloc: (dtype: WeightDType, rows: number, cols: number) => Matrix;
+  private readonly transform: (m: Matrix, name: string) => Matrix;
+
+  constructor(private readonly f: GgufFile, private readonly onProgress?: (p: LoadProgress) => void, placement: Pick<LoadOptions, "allocMatrix" | "transformMatrix"> = {}) {
+    this.alloc = placement.allocMatrix ?? plainMatrix;
+    this.transform = placement.transformMatrix ?? ((m) => m);
     let total = 0;
     for (const t of f.tensors.values()) total += t.byteLength;
     this.totalBytes = total;
@@ -240,14 +245,24 @@ class GgufWeightReader {
   /** A 2-D [rows, cols] tensor in its stored type. */
   matrix(name: string, rows: number, cols: number): Matrix {
     const { info, dtype } = this.info(name, [rows, cols]);
-    return matrix(dtype, rows, cols, this.read(name, dtype, info.byteLength, 0));
+    return this.transform(this.readMatrix(name, dtype, rows, cols, info.byteLength, 0), name);
+  }
+
+  /** Reads `bytes` at `byteOffset` of tensor `name` straight into a freshly placed matrix. */
+  private readMatrix(name: string, dtype: WeightDType, rows: number, cols: number, bytes: number, byteOffset: number): Matrix {
+    const m = this.alloc(dtype, rows, cols);
+    if (m.data.byteLength !== bytes) throw new FormatError(this.f.path, `tensor ${name}`, `holds ${bytes} bytes per matrix, expected ${m.data.byteLength}`);
+    this.f.readInto(name, m.data, byteOffset);
+    this.loadedBytes += bytes;
+    this.onProgress?.({ loadedBytes: this.loadedBytes, totalBytes: this.totalBytes });
+    return m;
   }
 
   /** Stacked [E, rows, cols] experts split into E matrices, each read straight into its own array. */
   experts(name: string, E: number, rows: number, cols: number): Matrix[] {
     const { info, dtype } = this.info(name, [E, rows, cols]);
     const perExpert = info.byteLength / E;
-    return Array.from({ length: E }, (_, e) => matrix(dtype, rows, cols, this.read(name, dtype, perExpert, e * perExpert)));
+    return Array.from({ length: E }, (_, e) => this.transform(this.readMatrix(name, dtype, rows, cols, perExpert, e * perExpert), `${name}[${e}]`));
   }
 
   /** A 1-D tensor as f32. */
@@ -334,7 +349,7 @@ export function loadGgufModel(path: string, opts: LoadOptions = {}): GgufLoadedM
     if (vocab && vocab.tokens.length !== config.vocabSize) {
       throw new FormatError(file, "metadata tokenizer.ggml.tokens", `has ${vocab.tokens.length} tokens but the model has ${config.vocabSize}`);
     }
-    const rd = new GgufWeightReader(f, opts.onProgress);
+    const rd = new GgufWeightReader(f, opts.onProgress, opts);
     if (rd.has(llama4GgufNames.ropeFreqs)) {
       config = { ...config, ropeFreqDivisors: rd.vector(llama4GgufNames.ropeFreqs, config.headDim / 2) };
     }

@@ -12,6 +12,8 @@ import type { DecoderLayerWeights, Llama4TextWeights, SwiGLUWeights } from "../m
 import type { Matrix } from "../kernels/matrix.js";
 import { matrix } from "../kernels/matrix.js";
 import type { FloatDType } from "../kernels/dtype.js";
+import type { WeightDType } from "../kernels/matrix.js";
+import { quantRowBytes } from "../kernels/quant/index.js";
 import { widenRow } from "../kernels/dtype.js";
 
 export interface LoadProgress {
@@ -21,6 +23,23 @@ export interface LoadProgress {
 
 export interface LoadOptions {
   readonly onProgress?: (p: LoadProgress) => void;
+  /**
+   * Where weight matrices are placed (default: ordinary typed arrays). The WASM kernels pass
+   * their arena here, so tensors are read from the file straight into kernel memory.
+   */
+  readonly allocMatrix?: (dtype: WeightDType, rows: number, cols: number) => Matrix;
+  /**
+   * Applied to each weight matrix right after it is read (e.g. quantization on load); the
+   * original is dropped at once, so only one matrix is ever held twice.
+   */
+  readonly transformMatrix?: (m: Matrix, name: string) => Matrix;
+}
+
+/** Ordinary typed arrays: the default home of weights. */
+export function plainMatrix(dtype: WeightDType, rows: number, cols: number): Matrix {
+  if (dtype === "f32") return matrix(dtype, rows, cols, new Float32Array(rows * cols));
+  if (dtype === "f16" || dtype === "bf16") return matrix(dtype, rows, cols, new Uint16Array(rows * cols));
+  return matrix(dtype, rows, cols, new Uint8Array(rows * quantRowBytes(dtype, cols)));
 }
 
 export interface LoadedModel {
@@ -80,7 +99,7 @@ export function loadHfModel(dir: string, opts: LoadOptions = {}): LoadedModel {
   const store = TensorStore.open(dir);
   try {
     const prefix = detectPrefix(store, resolve(dir));
-    const loader = new WeightLoader(store, configPath, opts.onProgress);
+    const loader = new WeightLoader(store, configPath, opts.onProgress, opts);
     const weights = loadTextWeights(loader, config, prefix);
     loader.checkAllUsed(`${prefix}model.`, `${prefix}lm_head.`);
     return { config, weights, rawConfig: raw, dir: resolve(dir), prefix, weightBytes: loader.loadedBytes };
@@ -140,8 +159,18 @@ export class WeightLoader {
   loadedBytes = 0;
   private readonly totalBytes: number;
 
-  constructor(private readonly store: TensorStore, readonly where: string, private readonly onProgress?: (p: LoadProgress) => void) {
+  private readonly alloc: (dtype: WeightDType, rows: number, cols: number) => Matrix;
+  private readonly transform: (m: Matrix, name: string) => Matrix;
+
+  constructor(
+    private readonly store: TensorStore,
+    readonly where: string,
+    private readonly onProgress?: (p: LoadProgress) => void,
+    placement: Pick<LoadOptions, "allocMatrix" | "transformMatrix"> = {},
+  ) {
     this.totalBytes = store.totalBytes;
+    this.alloc = placement.allocMatrix ?? plainMatrix;
+    this.transform = placement.transformMatrix ?? ((m) => m);
   }
 
   has(name: string): boolean {
@@ -171,10 +200,10 @@ export class WeightLoader {
   /** A 2-D [rows, cols] tensor, kept in its stored dtype. */
   matrix(name: string, rows: number, cols: number): Matrix {
     const { info, dtype } = this.info(name, [rows, cols]);
-    const data = dtype === "f32" ? new Float32Array(rows * cols) : new Uint16Array(rows * cols);
-    this.store.readInto(name, data);
+    const m = this.alloc(dtype, rows, cols);
+    this.store.readInto(name, m.data);
     this.progress(info.byteLength);
-    return matrix(dtype, rows, cols, data);
+    return this.transform(m, name);
   }
 
   /** A 1-D tensor widened to f32 (norm weights are tiny). */
@@ -200,14 +229,17 @@ export class WeightLoader {
     const experts: SwiGLUWeights[] = [];
     for (let e = 0; e < E; e++) {
       const guSlice = this.slice(gateUpName, gu, e, D * 2 * F);
-      const gate = transposeColumns(guSlice, D, 2 * F, 0, F);
-      const up = transposeColumns(guSlice, D, 2 * F, F, F);
+      const gate = this.alloc(gu.dtype, F, D);
+      const up = this.alloc(gu.dtype, F, D);
+      transposeColumns(guSlice, D, 2 * F, 0, F, gate.data as typeof guSlice);
+      transposeColumns(guSlice, D, 2 * F, F, F, up.data as typeof guSlice);
       const downSlice = this.slice(downName, dn, e, F * D);
-      const down = transposeColumns(downSlice, F, D, 0, D);
+      const down = this.alloc(dn.dtype, D, F);
+      transposeColumns(downSlice, F, D, 0, D, down.data as typeof downSlice);
       experts.push({
-        gate: matrix(gu.dtype, F, D, gate),
-        up: matrix(gu.dtype, F, D, up),
-        down: matrix(dn.dtype, D, F, down),
+        gate: this.transform(gate, `${gateUpName}[${e}].gate`),
+        up: this.transform(up, `${gateUpName}[${e}].up`),
+        down: this.transform(down, `${downName}[${e}]`),
       });
     }
     return experts;
@@ -231,11 +263,10 @@ export class WeightLoader {
 }
 
 /**
- * Columns [c0, c0+n) of a row-major [R, C] array, transposed to [n, R]. Done in 64×64 tiles
+ * Columns [c0, c0+n) of a row-major [R, C] array, transposed into `out` [n, R]. Done in 64×64 tiles
  * so both sides stay in cache (≈1.5x faster than the plain loop on large experts).
  */
-function transposeColumns<A extends Float32Array | Uint16Array>(src: A, R: number, C: number, c0: number, n: number): A {
-  const out = (src instanceof Float32Array ? new Float32Array(n * R) : new Uint16Array(n * R)) as A;
+function transposeColumns<A extends Float32Array | Uint16Array>(src: A, R: number, C: number, c0: number, n: number, out: A): void {
   const B = 64;
   for (let r0 = 0; r0 < R; r0 += B) {
     const r1 = Math.min(R, r0 + B);
@@ -247,5 +278,4 @@ function transposeColumns<A extends Float32Array | Uint16Array>(src: A, R: numbe
       }
     }
   }
-  return out;
 }

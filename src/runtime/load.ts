@@ -2,8 +2,9 @@
 // quantizing its float matrices on the way in.
 import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { Llama4TextModel } from "../model/llama4.js";
-import type { DecoderLayerWeights, Llama4TextWeights, SwiGLUWeights } from "../model/weights.js";
 import { loadHfModel, type LoadOptions, type LoadedModel } from "../formats/hf.js";
+import { refKernels, type Kernels } from "../kernels/kernels.js";
+import { createFastKernels, type FastKernels } from "../kernels/fast.js";
 import { loadGgufModel } from "../formats/gguf-llama4.js";
 import { GGUF_MAGIC } from "../formats/gguf.js";
 import { isQuantized, quantizeMatrix, type Matrix } from "../kernels/matrix.js";
@@ -12,6 +13,8 @@ import { QUANT_FORMATS, type QuantDType } from "../kernels/quant/index.js";
 export interface OpenedModel {
   readonly model: Llama4TextModel;
   readonly source: LoadedModel;
+  /** The kernels the model computes with (close them to stop worker threads early). */
+  readonly kernels: Kernels;
 }
 
 /** In-memory quantization of a model's float matrices. */
@@ -19,6 +22,10 @@ export type LoadQuant = "q8_0" | "q4_0" | "q4_k";
 
 export interface OpenModelOptions extends LoadOptions {
   readonly quant?: LoadQuant;
+  /** "wasm": WASM SIMD on `threads` threads (default); "ref": the plain-TS reference kernels. */
+  readonly kernels?: "wasm" | "ref";
+  /** Threads for the WASM kernels, the caller's included (default: every core). */
+  readonly threads?: number;
 }
 
 /** A .gguf path, or any file that starts with the GGUF magic. */
@@ -39,37 +46,42 @@ export function isGgufFile(path: string): boolean {
 }
 
 export function openModel(path: string, opts: OpenModelOptions = {}): OpenedModel {
-  let source: LoadedModel = isGgufFile(path) ? loadGgufModel(path, opts) : loadHfModel(path, opts);
-  if (opts.quant) source = { ...source, weights: quantizeWeights(source.weights, opts.quant) };
-  return { model: new Llama4TextModel(source.config, source.weights), source };
+  const kernels = opts.kernels === "ref" ? refKernels : createFastKernels(opts.threads !== undefined ? { threads: opts.threads } : {});
+  const allocMatrix = "allocMatrix" in kernels ? (kernels as FastKernels).allocMatrix : undefined;
+  const place = (m: Matrix): Matrix => {
+    if (!allocMatrix) return m;
+    const placed = allocMatrix(m.dtype, m.rows, m.cols);
+    (placed.data as Uint8Array).set(m.data as Uint8Array);
+    return placed;
+  };
+  // Quantizing: read each float matrix into an ordinary array, quantize, and place only the
+  // result in kernel memory (the arena never frees, so the float copy must not go there).
+  const loadOpts: LoadOptions = opts.quant
+    ? { ...opts, transformMatrix: quantizeOnLoad(opts.quant, place) }
+    : { ...opts, ...(allocMatrix && { allocMatrix }) };
+  let source: LoadedModel = isGgufFile(path) ? loadGgufModel(path, loadOpts) : loadHfModel(path, loadOpts);
+  // A tied head was kept exact on load (it is also the embedding); quantize it now.
+  if (opts.quant && source.weights.lmHead === source.weights.embed && !isQuantized(source.weights.embed)) {
+    const head = quantizeForMatmul(source.weights.lmHead, opts.quant, place);
+    source = { ...source, weights: { ...source.weights, embed: head, lmHead: head } };
+  }
+  return { model: new Llama4TextModel(source.config, source.weights, kernels), source, kernels };
 }
 
 /**
- * Quantizes every float 2-D matrix the matmuls read — attention, experts, shared experts,
- * dense FFNs and the output head — to `dtype`, one matrix at a time. Left as they are:
- *  - the token embedding, unless it is tied to the output head: it is only ever read one row
- *    per token (a gather, no matmul), so quantizing it saves memory but no time, and keeping
- *    it exact keeps the model's inputs exact (llama.cpp's q4_k_m quantizes it; this does not);
- *  - the MoE routers: tiny, and llama.cpp never quantizes them either, since a rounding
- *    error there flips the chosen expert;
- *  - matrices already quantized (GGUF), and matrices whose rows are not a whole number of
- *    `dtype` blocks (32 weights, or 256 for q4_k).
- * The loader has already read the whole model in its stored type, so peak memory is that
- * plus the quantized copy; afterwards only the quantized weights stay referenced.
+ * Per-matrix quantization while loading, so only one matrix is ever held twice. Left as
+ * they are: the token embedding (read one row per token, never multiplied; a tied head is
+ * quantized after loading) and the MoE routers (tiny, and a rounding error there flips the
+ * chosen expert; llama.cpp keeps them exact too).
  */
-export function quantizeWeights(w: Llama4TextWeights, dtype: QuantDType): Llama4TextWeights {
-  const { blockSize } = QUANT_FORMATS[dtype];
-  const q = (m: Matrix): Matrix => (isQuantized(m) || m.cols % blockSize !== 0 ? m : quantizeMatrix(m, dtype));
-  const swiglu = (s: SwiGLUWeights): SwiGLUWeights => ({ gate: q(s.gate), up: q(s.up), down: q(s.down) });
-  const layers = w.layers.map((l): DecoderLayerWeights => ({
-    attnNorm: l.attnNorm,
-    ffnNorm: l.ffnNorm,
-    attn: { q: q(l.attn.q), k: q(l.attn.k), v: q(l.attn.v), o: q(l.attn.o) },
-    ffn: l.ffn.kind === "moe"
-      ? { kind: "moe", router: l.ffn.router, experts: l.ffn.experts.map(swiglu), shared: swiglu(l.ffn.shared) }
-      : { kind: "dense", ...swiglu(l.ffn) },
-  }));
-  const lmHead = q(w.lmHead);
-  const tied = w.lmHead === w.embed;
-  return { embed: tied ? lmHead : w.embed, layers, norm: w.norm, lmHead };
+function quantizeOnLoad(dtype: QuantDType, place: (m: Matrix) => Matrix): (m: Matrix, name: string) => Matrix {
+  return (m, name) => {
+    if (/embed_tokens|token_embd|router|ffn_gate_inp/.test(name)) return place(m);
+    return quantizeForMatmul(m, dtype, place);
+  };
+}
+
+function quantizeForMatmul(m: Matrix, dtype: QuantDType, place: (m: Matrix) => Matrix): Matrix {
+  if (isQuantized(m) || m.cols % QUANT_FORMATS[dtype].blockSize !== 0) return place(m);
+  return place(quantizeMatrix(m, dtype));
 }
