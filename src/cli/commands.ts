@@ -7,12 +7,15 @@ import { registerSynthCommand } from "./synth.js";
 import { registerTemplateCommand } from "./template.js";
 import { registerRunCommand } from "./run.js";
 import { registerChatCommand } from "./chat.js";
+import { registerServeCommand } from "./serve.js";
 import { registerTokenizeCommands } from "./tokenize.js";
 import { registerBenchCommand } from "./bench.js";
+import { registerConvertCommand } from "./convert.js";
 
 export function registerCommands(program: Command): void {
   registerRunCommand(program);
   registerChatCommand(program);
+  registerServeCommand(program);
   registerInspectCommand(program);
   registerEvalCommand(program);
   registerGenerateCommand(program);
@@ -20,4 +23,5 @@ export function registerCommands(program: Command): void {
   registerTemplateCommand(program);
   registerTokenizeCommands(program);
   registerBenchCommand(program);
+  registerConvertCommand(program);
 }
