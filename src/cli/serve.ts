@@ -7,6 +7,7 @@ import type { Server } from "node:http";
 import { basename, extname } from "node:path";
 import { TensorStore } from "../formats/checkpoint.js";
 import { buildApp, createServingModel, metricsSnapshot, ServerState } from "../server/app.js";
+import { openVision } from "../runtime/images.js";
 import { ServerMetrics } from "../server/metrics.js";
 import { parseIntArg } from "./args.js";
 import { addModelOptions, loadChatModel, type ModelCliOptions } from "./chat-model.js";
@@ -100,7 +101,7 @@ export function registerServeCommand(program: Command): void {
         maxQueue: o.maxQueue,
         ...(o.ctx !== undefined && { ctx: o.ctx }),
         ...(o.maxBatchTokens !== undefined && { maxBatchTokens: o.maxBatchTokens }),
-        visionWeights: hasVisionWeights(loaded.dir),
+        ...(hasVisionWeights(loaded.dir) && { vision: openVision(loaded.dir) }),
       }));
     } catch (err) {
       metrics.stop();

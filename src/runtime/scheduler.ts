@@ -19,6 +19,8 @@ export interface SchedulerOptions {
 
 export interface SequenceRequest extends DecodeOptions {
   readonly prompt: readonly number[];
+  /** Input embeddings [T, D] for the prompt (image rows merged in), instead of token lookup. */
+  readonly promptEmbeddings?: Float32Array;
   readonly signal?: AbortSignal;
 }
 
@@ -116,6 +118,10 @@ export class BatchScheduler {
     if (request.prompt.length === 0) throw new Error("the prompt is empty");
     const ctx = this.model.config.maxPositionEmbeddings;
     if (request.prompt.length >= ctx) throw new RangeError(`the prompt has ${request.prompt.length} tokens; the model's context is ${ctx}`);
+    const D = this.model.config.hiddenSize;
+    if (request.promptEmbeddings && request.promptEmbeddings.length !== request.prompt.length * D) {
+      throw new RangeError(`prompt embeddings must be [${request.prompt.length}, ${D}], got ${request.promptEmbeddings.length} values`);
+    }
     if (this.active.length + this.queue.length >= this.opts.parallel + this.opts.maxQueue) throw new QueueFullError(this.queue.length);
     const maxTokens = Math.min(request.maxTokens, ctx - request.prompt.length);
     const seq: Sequence = {
@@ -155,7 +161,12 @@ export class BatchScheduler {
   private async loop(): Promise<void> {
     try {
       while (this.admit(), this.active.length > 0) {
-        this.step();
+        try {
+          this.step();
+        } catch (err) {
+          // A failed batched pass leaves every cache in it unknown: fail those requests only.
+          for (const s of [...this.active]) this.fail(s, err);
+        }
         // Let the event loop deliver events, accept requests and notice disconnects.
         await new Promise<void>((r) => setImmediate(r));
       }
@@ -194,25 +205,48 @@ export class BatchScheduler {
       inputs.push({ seq: s, tokens: s.request.prompt.slice(s.fed, s.fed + n), completesPrompt: s.fed + n === s.request.prompt.length });
       used += n;
     }
-    const logits = this.model.forwardBatch(inputs.map((i) => ({
-      tokens: i.tokens,
-      cache: i.seq.cache!,
-      logits: i.seq.fed >= i.seq.request.prompt.length || i.completesPrompt ? ("last" as const) : ("none" as const),
-    })));
+    const D = this.model.config.hiddenSize;
+    const logits = this.model.forwardBatch(inputs.map((i) => {
+      const e = i.seq.request.promptEmbeddings;
+      const prefilling = i.seq.fed < i.seq.request.prompt.length;
+      return {
+        tokens: i.tokens,
+        cache: i.seq.cache!,
+        logits: !prefilling || i.completesPrompt ? ("last" as const) : ("none" as const),
+        ...(e && prefilling && { embeddings: e.subarray(i.seq.fed * D, (i.seq.fed + i.tokens.length) * D) }),
+      };
+    }));
     this.stats.steps++;
     inputs.forEach((input, k) => {
       const s = input.seq;
-      if (s.fed < s.request.prompt.length) {
-        s.fed += input.tokens.length;
-        this.stats.promptTokens += input.tokens.length;
-        if (!input.completesPrompt) return;
-        for (const ev of s.state.prefillDone((performance.now() - s.started) / 1000)) s.channel.push(ev);
-        if (s.state.finished) return this.finish(s, undefined);
+      try {
+        if (s.fed < s.request.prompt.length) {
+          s.fed += input.tokens.length;
+          this.stats.promptTokens += input.tokens.length;
+          if (!input.completesPrompt) return;
+          for (const ev of s.state.prefillDone((performance.now() - s.started) / 1000)) s.channel.push(ev);
+          if (s.state.finished) return this.finish(s, undefined);
+        }
+        for (const ev of s.state.step(logits[k]!)) s.channel.push(ev);
+        this.stats.generatedTokens++;
+        if (s.state.finished) this.finish(s, undefined);
+      } catch (err) {
+        // Sampling failed for this sequence alone (e.g. a constraint no token satisfies).
+        this.fail(s, err);
       }
-      for (const ev of s.state.step(logits[k]!)) s.channel.push(ev);
-      this.stats.generatedTokens++;
-      if (s.state.finished) this.finish(s, undefined);
     });
+  }
+
+  /** Ends a request with an error: its stream throws `err`, its cache is freed. */
+  private fail(s: Sequence, err: unknown): void {
+    s.channel.end(err instanceof Error ? err : new Error(String(err)));
+    s.cache = undefined;
+    for (const list of [this.active, this.queue]) {
+      const i = list.indexOf(s);
+      if (i >= 0) list.splice(i, 1);
+    }
+    this.stats.requestsCancelled++;
+    this.updateCounts();
   }
 
   private finish(s: Sequence, final: GenerationEvent | undefined): void {

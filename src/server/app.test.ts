@@ -61,7 +61,7 @@ async function scriptedApp(t: import("node:test").TestContext, reply: string) {
   const scheduler = new ScriptedScheduler(tokenizer, reply);
   const { model } = openModel(modelDir);
   const served: ServingModel = {
-    id: "scripted", model, tokenizer, stopTokens: tokenizer.eosIds, suppress: undefined, scheduler, contextLength: 4096, created: 0, visionWeights: false,
+    id: "scripted", model, tokenizer, stopTokens: tokenizer.eosIds, suppress: undefined, scheduler, contextLength: 4096, created: 0, vision: undefined,
   };
   const state = new ServerState();
   state.ready(served);

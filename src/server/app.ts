@@ -32,6 +32,8 @@ import {
   type OpenAIFinishReason,
   type TokenText,
 } from "./openai.js";
+import { encodeMultimodalDialog, ImageInputError, type VisionRuntime } from "../runtime/images.js";
+import { ImageDecodeError } from "../image/decode.js";
 import { mayBecomeToolCall, replyToToolCalls, toolsOffered, withToolPrompt, type FunctionTool } from "./tools.js";
 
 /** What the app needs from a scheduler: BatchScheduler, or a scripted one in tests. */
@@ -56,8 +58,8 @@ export interface ServingModel {
   readonly contextLength: number;
   /** Unix seconds, for /v1/models. */
   readonly created: number;
-  /** The checkpoint has a vision tower (the server cannot feed it yet, see checkImages). */
-  readonly visionWeights: boolean;
+  /** The vision tower, when the checkpoint has one. */
+  readonly vision: VisionRuntime | undefined;
 }
 
 export interface ServingOptions {
@@ -66,7 +68,7 @@ export interface ServingOptions {
   readonly maxQueue: number;
   readonly ctx?: number;
   readonly maxBatchTokens?: number;
-  readonly visionWeights?: boolean;
+  readonly vision?: VisionRuntime;
 }
 
 /**
@@ -96,7 +98,7 @@ export function createServingModel(
     scheduler: new BatchScheduler(loaded.model, { parallel: o.parallel, maxQueue: o.maxQueue, ...(o.maxBatchTokens !== undefined && { maxBatchTokens: o.maxBatchTokens }) }),
     contextLength: Math.min(o.ctx ?? modelCtx, modelCtx),
     created: Math.floor(Date.now() / 1000),
-    visionWeights: o.visionWeights ?? false,
+    vision: o.vision,
   };
 }
 
@@ -223,7 +225,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     checkModelName(p.model, m);
     checkImages(p.messages, m, opts.allowRemoteImages ?? false);
     const offered = toolsOffered(p.tools, p.toolChoice);
-    const prompt = encodeChat(p.messages, offered, m);
+    const { tokens: prompt, embeddings } = await encodeChat(p.messages, offered, m, opts.allowRemoteImages ?? false);
     const maxTokens = resolveMaxTokens(prompt.length, p.maxTokens, m.contextLength);
     let sampling = withSuppressed(p.sampling, m.suppress);
     let constraint: JsonObjectConstraint | undefined;
@@ -233,7 +235,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       sampling = { ...sampling, logitBias: bias };
       constraint = new JsonObjectConstraint(state.tokenBytes(m), { maxTokens, steer: { bias, tokenForByte: (b) => state.tokenForByte(m, b) } });
     }
-    const run = startRun(m, reply, { prompt, maxTokens, sampling, stop: p.stop, topLogprobs: p.topLogprobs, constraint });
+    const run = startRun(m, reply, { prompt, maxTokens, sampling, stop: p.stop, topLogprobs: p.topLogprobs, constraint, ...(embeddings && { embeddings }) });
     const meta = ResponseMeta.chat(m.id);
     const ctx: ChatContext = { m, run, meta, offered, constraint, includeUsage: p.includeUsage, wantLogprobs: p.topLogprobs !== undefined };
     if (p.stream) {
@@ -322,11 +324,9 @@ function checkImages(messages: readonly NormalizedMessage[], m: ServingModel, al
         } else if (!/^data:image\/[a-z0-9.+-]+;base64,/i.test(url)) {
           throw badRequest("an image must be a data:image/...;base64 URL" + (allowRemote ? " or an http(s) URL" : ""), param, "invalid_image_url");
         }
-        // The batch scheduler takes token prompts only: image rows have no way into it yet.
+        if (m.vision) return;
         throw badRequest(
-          m.visionWeights
-            ? `image input is not supported by this server yet (the batch scheduler cannot take image embeddings); use \`llama4 run --image\``
-            : `the model ${JSON.stringify(m.id)} has no vision weights; it accepts text only`,
+          `the model ${JSON.stringify(m.id)} has no vision weights; it accepts text only`,
           param,
           "vision_not_supported",
         );
@@ -337,11 +337,17 @@ function checkImages(messages: readonly NormalizedMessage[], m: ServingModel, al
   });
 }
 
-function encodeChat(messages: NormalizedMessage[], offered: readonly FunctionTool[], m: ServingModel): number[] {
+/** Prompt tokens, plus merged input embeddings when the messages hold images. */
+async function encodeChat(
+  messages: NormalizedMessage[], offered: readonly FunctionTool[], m: ServingModel, allowRemote: boolean,
+): Promise<{ tokens: number[]; embeddings: Float32Array | undefined }> {
   try {
-    return encodeDialog(withToolPrompt(messages, offered), { tokenizer: m.tokenizer }).tokens;
+    const dialog = withToolPrompt(messages, offered);
+    if (!hasImages(dialog)) return { tokens: encodeDialog(dialog, { tokenizer: m.tokenizer }).tokens, embeddings: undefined };
+    return await encodeMultimodalDialog(m.model, m.vision, dialog, { tokenizer: m.tokenizer, allowRemoteImages: allowRemote });
   } catch (err) {
     if (err instanceof ChatFormatError) throw badRequest(err.message, err.path);
+    if (err instanceof ImageInputError || err instanceof ImageDecodeError) throw badRequest(err.message, "messages", "invalid_image");
     if (err instanceof Error && offered.length > 0 && /user message/.test(err.message)) throw badRequest(err.message, "messages");
     throw err;
   }
@@ -376,6 +382,7 @@ interface RunSpec {
   readonly stop: readonly string[];
   readonly topLogprobs: number | undefined;
   readonly constraint: TokenConstraint | undefined;
+  readonly embeddings?: Float32Array;
 }
 
 interface Run {
@@ -392,6 +399,7 @@ function startRun(m: ServingModel, reply: FastifyReply, spec: RunSpec): Run {
   const ac = new AbortController();
   const events = submitOrThrow(m, {
     prompt: spec.prompt,
+    ...(spec.embeddings && { promptEmbeddings: spec.embeddings }),
     maxTokens: spec.maxTokens,
     sampling: spec.sampling,
     stopTokens: m.stopTokens,
@@ -609,3 +617,7 @@ async function streamCompletion(m: ServingModel, run: Run, meta: ResponseMeta, i
   sse.finish();
 }
 
+
+function hasImages(messages: readonly NormalizedMessage[]): boolean {
+  return messages.some((msg) => [msg.content, msg.context].some((c) => typeof c === "object" && c.some((part) => part.type === "image")));
+}

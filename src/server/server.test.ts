@@ -323,3 +323,37 @@ test("a full queue is 429; SIGTERM drains (503 for new work), cancels what outli
   assert.equal(await server.exited, 0, server.stderr());
   assert.match(server.stderr(), /SIGTERM: draining/);
 });
+
+test("images: a data: URL on a vision model is seen (same first token as the reference prompt)", async (t) => {
+  const model = requireShared(t, "fixtures/llama4/tiny-vision");
+  const tokPath = requireShared(t, TOKENIZER);
+  if (!model || !tokPath) return;
+  const server = await startServer(["--model", model, "--tokenizer", tokPath]);
+  t.after(async () => {
+    server.child.kill("SIGTERM");
+    await server.exited;
+  });
+  const { readFileSync } = await import("node:fs");
+  const url = `data:image/png;base64,${readFileSync(join(model, "image1.png")).toString("base64")}`;
+  const openai = client(server.url);
+  const r = await openai.chat.completions.create({
+    model: "tiny-vision", temperature: 0, max_tokens: 1, logprobs: true,
+    messages: [{ role: "user", content: [{ type: "image_url", image_url: { url } }, { type: "text", text: "What is it?" }] }],
+  });
+  // The golden prompt0 is exactly this conversation: 31 tokens, image1 as a 1×2 grid + global tile.
+  assert.equal(r.usage!.prompt_tokens, 31);
+  const { SafetensorsFile, readTensor } = await import("../formats/safetensors.js");
+  const { Tokenizer } = await import("../tokenizer/index.js");
+  const { argmax } = await import("../kernels/ref/ops.js");
+  const g = SafetensorsFile.open(join(model, "golden.safetensors"));
+  const logits = readTensor(g, "prompt0.logits");
+  g.close();
+  const [T, V] = logits.shape as [number, number];
+  const want = Tokenizer.load(tokPath).decode([argmax(logits.data as Float32Array, (T - 1) * V, V)]);
+  assert.equal(r.choices[0]!.logprobs!.content![0]!.token, want);
+  const bad = await apiError(openai.chat.completions.create({
+    model: "tiny-vision", max_tokens: 1,
+    messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "data:image/png;base64,AAAA" } }] }],
+  }));
+  assert.equal(bad.status, 400);
+});
