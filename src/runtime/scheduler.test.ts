@@ -62,3 +62,15 @@ test("a full queue refuses; cancelling frees the sequence and its cache at once;
   assert.equal((await straggler).finishReason, "abort");
   assert.throws(() => scheduler.submit({ prompt: [1], maxTokens: 1 }), SchedulerClosedError);
 });
+
+test("a request that fails mid-step ends with its error; the others finish", async (t) => {
+  const { model } = openModel(writeTinyModel(tempDir(t)));
+  const scheduler = new BatchScheduler(model, { parallel: 2, maxQueue: 2 });
+  const impossible = { allows: () => false, accept: () => {}, complete: false };
+  const bad = drain(scheduler.submit({ prompt: [1, 2, 3], maxTokens: 5, constraint: impossible }));
+  const good = drain(scheduler.submit({ prompt: [4, 5, 6], maxTokens: 5, sampling: { temperature: 0 } }));
+  await assert.rejects(bad, /no token satisfies the output constraint/);
+  assert.equal((await good).tokens.length, 5);
+  await scheduler.whenIdle();
+  assert.equal(scheduler.kvBytes, 0);
+});
