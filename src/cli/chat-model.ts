@@ -3,7 +3,7 @@
 import type { Command } from "commander";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { openModel } from "../runtime/load.js";
+import { openModel, type LoadQuant } from "../runtime/load.js";
 import type { Llama4TextModel } from "../model/llama4.js";
 import { Tokenizer } from "../tokenizer/index.js";
 import { DEMO_MODEL_NOTE, ensureDemoModel } from "../synth/demo-model.js";
@@ -27,6 +27,9 @@ export interface ModelCliOptions {
   model?: string;
   tokenizer?: string;
   quiet?: boolean;
+  threads?: number;
+  kernels?: string;
+  quant?: string;
 }
 
 export function loadChatModel(o: ModelCliOptions): ChatModel {
@@ -36,7 +39,14 @@ export function loadChatModel(o: ModelCliOptions): ChatModel {
   if (isDemo) log(`llama4: using the ${DEMO_MODEL_NOTE}.`);
   const t0 = performance.now();
   const bar = loadProgressBar("loading", !!o.quiet);
-  const { model } = openModel(dir, { onProgress: bar.update });
+  if (o.kernels !== undefined && o.kernels !== "wasm" && o.kernels !== "ref") throw new Error(`--kernels must be wasm or ref, got ${JSON.stringify(o.kernels)}`);
+  if (o.quant !== undefined && !["q8_0", "q4_0", "q4_k"].includes(o.quant)) throw new Error(`--quant must be q8_0, q4_0 or q4_k, got ${JSON.stringify(o.quant)}`);
+  const { model } = openModel(dir, {
+    onProgress: bar.update,
+    ...(o.threads !== undefined && { threads: o.threads }),
+    ...(o.kernels !== undefined && { kernels: o.kernels as "wasm" | "ref" }),
+    ...(o.quant !== undefined && { quant: o.quant as LoadQuant }),
+  });
   bar.stop();
   const tokPath = o.tokenizer ?? dir;
   if (!o.tokenizer && !["tokenizer.json", "tokenizer.model"].some((f) => existsSync(join(dir, f)))) {
@@ -72,6 +82,9 @@ export function addModelOptions(cmd: Command): Command {
   return cmd
     .option("--model <dir>", "model folder (default: the built-in demo model, random weights)")
     .option("--tokenizer <file|dir>", "tokenizer (default: the one in the model folder)")
+    .option("--threads <n>", "compute threads (default: every core)", parseIntArg("--threads", 1))
+    .option("--kernels <k>", "wasm (WASM SIMD, default) or ref (plain TypeScript)")
+    .option("--quant <type>", "quantize a safetensors model's matrices while loading: q8_0 | q4_0 | q4_k")
     .option("--quiet", "no progress or timing output on stderr");
 }
 

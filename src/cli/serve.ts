@@ -94,7 +94,7 @@ export function registerServeCommand(program: Command): void {
     try {
       // Loading reads the weights synchronously; give the event loop one turn first.
       await new Promise<void>((r) => setImmediate(r));
-      const loaded = loadChatModel({ ...(o.model !== undefined && { model: o.model }), ...(o.tokenizer !== undefined && { tokenizer: o.tokenizer }), quiet: o.quiet ?? false });
+      const loaded = loadChatModel({ ...o, quiet: o.quiet ?? false });
       state.ready(createServingModel(loaded, {
         id: modelId(o.model),
         parallel: o.parallel,
