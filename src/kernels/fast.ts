@@ -1,0 +1,259 @@
+// The WASM SIMD kernel set: the reference kernels' contract, computed by kernels.wasm on
+// every thread when the weights live in a WasmArena, and by the reference otherwise.
+//
+//   const k = createFastKernels({ threads: 2 });
+//   const w = k.allocMatrix("q8_0", O, I);   // loaders fill w.data in place
+//   k.matmul(y, x, w, T);                    // y[T, O] = x[T, I] · Wᵀ, as ref/ops.ts
+//
+// Activations and outputs may be ordinary Float32Arrays (copied through the memory's scratch
+// region, in passes of as many tokens as fit) or arena views in the weight's memory (used
+// in place). Quantized weights multiply activations quantized on the fly (llama.cpp's
+// scheme): results differ from the f32 reference by that quantization (docs/kernels.md).
+import type { Kernels } from "./kernels.js";
+import type { Matrix, WeightDType } from "./matrix.js";
+import { matmul as refMatmul, rmsNorm as refRmsNorm, ropeInterleaved as refRope, softmaxInPlace as refSoftmax, swigluInPlace as refSwiglu } from "./ref/ops.js";
+import { quantRowBytes, isQuantDType } from "./quant/index.js";
+import { WasmArena, type ArenaDType, type ArenaMemory, type WasmArenaOptions } from "./wasm/arena.js";
+import { instantiateKernels, kernelModule, type KernelExports, type RowKernelName } from "./wasm/module.js";
+import { ThreadPool } from "./threads.js";
+import { MAX_CHUNKS } from "./wasm/control.js";
+
+export interface FastKernelsOptions {
+  /** Threads in all, the caller's included (default os.availableParallelism()). */
+  threads?: number;
+  /** An arena to share (e.g. between kernel sets with different thread counts), or options for a new one. */
+  arena?: WasmArena | WasmArenaOptions;
+  /** Checks of the job word an idle worker makes before sleeping. */
+  spin?: number;
+}
+
+export interface FastKernels extends Kernels {
+  readonly threads: number;
+  readonly arena: WasmArena;
+  /** The worker threads (none when threads is 1). */
+  readonly pool: ThreadPool;
+  /** y[T, O] = x[T, I] · Wᵀ; WASM when w.data is in the arena and its dtype has a kernel. */
+  matmul(y: Float32Array, x: Float32Array, w: Matrix, T: number): void;
+  /** Whether matmul with `w` runs in WASM. */
+  accelerates(w: Matrix): boolean;
+  /** A zeroed arena view for loaders (quantized: `count` weights' worth of block bytes). */
+  alloc: WasmArena["alloc"];
+  /** A zeroed arena matrix for loaders to fill. */
+  allocMatrix(dtype: WeightDType, rows: number, cols: number): Matrix;
+  /** As ref rmsNorm; WASM when out, x (and w) are arena views in one memory. */
+  rmsNorm(out: Float32Array, x: Float32Array, w: Float32Array | null, eps: number, T: number, D: number): void;
+  /** As ref softmaxInPlace; WASM for an arena view. */
+  softmaxInPlace(v: Float32Array, n: number): void;
+  /** As ref swigluInPlace; WASM when both are arena views in one memory. */
+  swigluInPlace(gate: Float32Array, up: Float32Array, n: number): void;
+  /** As ref ropeInterleaved; WASM when x, cos and sin are arena views in one memory. */
+  ropeInterleaved(x: Float32Array, cos: Float32Array, sin: Float32Array, T: number, nHeads: number, d: number): void;
+  /** scores[j] = scale · q · K[j], j < n; K rows of d values `stride` floats apart starting at k[0]. */
+  attnScores(scores: Float32Array, q: Float32Array, k: Float32Array, stride: number, n: number, d: number, scale: number): void;
+  /** out[0..d) += Σ_j p[j] · V[j], j < n; V rows `stride` floats apart starting at v[0]. */
+  attnAccumulate(out: Float32Array, p: Float32Array, v: Float32Array, stride: number, n: number, d: number): void;
+  /** Resolves when every worker thread has started. */
+  ready(): Promise<void>;
+  /** Stops the worker threads (the arena stays usable single-threaded through a new kernel set). */
+  close(): Promise<void>;
+}
+
+/** How activations are prepared for a weight type: as is, pair-split f32, or quantized. */
+type Activation = "f32" | "pairs" | "q8_32" | "q8_k";
+
+const KERNELS: Partial<Record<WeightDType, { kernel: RowKernelName; activation: Activation }>> = {
+  f32: { kernel: "matmul_f32", activation: "f32" },
+  f16: { kernel: "matmul_f16", activation: "pairs" },
+  bf16: { kernel: "matmul_bf16", activation: "pairs" },
+  q8_0: { kernel: "matmul_q8_0", activation: "q8_32" },
+  q4_0: { kernel: "matmul_q4_0", activation: "q8_32" },
+  q5_0: { kernel: "matmul_q5_0", activation: "q8_32" },
+  q4_k: { kernel: "matmul_q4_k", activation: "q8_k" },
+  q5_k: { kernel: "matmul_q5_k", activation: "q8_k" },
+  q6_k: { kernel: "matmul_q6_k", activation: "q8_k" },
+};
+
+/** Weight bytes one chunk of rows should cover: enough to amortise a claim, small enough to balance. */
+const CHUNK_WEIGHT_BYTES = 64 << 10;
+/** Below this many multiply-adds a matmul runs on the calling thread alone. */
+const SERIAL_MACS = 1 << 15;
+const ALIGN = 64;
+const align = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
+
+function rowBytes(w: Matrix): number {
+  if (isQuantDType(w.dtype)) return quantRowBytes(w.dtype, w.cols);
+  return w.cols * (w.dtype === "f32" ? 4 : 2);
+}
+
+export function createFastKernels(options: FastKernelsOptions = {}): FastKernels {
+  const arena = options.arena instanceof WasmArena ? options.arena : new WasmArena(options.arena);
+  const module = kernelModule();
+  const pool = new ThreadPool(module, { ...(options.threads !== undefined ? { threads: options.threads } : {}), ...(options.spin !== undefined ? { spin: options.spin } : {}) });
+  const threads = pool.threads;
+  const instances: KernelExports[] = [];
+  arena.onMemory((m) => {
+    const k = instantiateKernels(module, m.memory);
+    k.init_f16_table();
+    instances[m.index] = k;
+    pool.addMemory(m.memory, k);
+  });
+
+  /** Byte address of `view` if it is an arena view in memory `m`. */
+  const addressIn = (view: ArrayBufferView, m: ArenaMemory): number | undefined => {
+    const at = arena.locate(view);
+    return at && at.memory === m ? at.byteOffset : undefined;
+  };
+  /** The one memory holding all `views`, or undefined. */
+  const commonMemory = (...views: ArrayBufferView[]): ArenaMemory | undefined => {
+    const first = arena.locate(views[0]!);
+    if (!first) return undefined;
+    return views.every((v) => addressIn(v, first.memory) !== undefined) ? first.memory : undefined;
+  };
+  const need = (what: string, have: number, want: number): void => {
+    if (have < want) throw new RangeError(`${what}: needs ${want} values, got ${have}`);
+  };
+
+  const accelerates = (w: Matrix): boolean => KERNELS[w.dtype] !== undefined && arena.locate(w.data) !== undefined;
+
+  function matmul(y: Float32Array, x: Float32Array, w: Matrix, T: number): void {
+    const spec = KERNELS[w.dtype];
+    const at = spec ? arena.locate(w.data) : undefined;
+    if (!spec || !at) return refMatmul(y, x, w, T);
+    const O = w.rows;
+    const I = w.cols;
+    if (x.length < T * I || y.length < T * O) {
+      throw new Error(`matmul: x needs ${T * I} and y ${T * O} values, got ${x.length} and ${y.length}`);
+    }
+    if (T <= 0 || O === 0) return;
+    const m = at.memory;
+    const k = instances[m.index]!;
+    const buffer = arena.buffer(m);
+    const xAt = addressIn(x, m);
+    const yAt = addressIn(y, m);
+    const quant = spec.activation === "q8_32" || spec.activation === "q8_k";
+    const groups = I / 32; // activation scales (q8_32) or sums (q8_k) per token, at most
+    // The "q" region holds int16 activations, or the pair-split f32 copy.
+    const qBytes = quant ? I * 2 : spec.activation === "pairs" ? I * 4 : 0;
+    const perToken = (xAt === undefined ? I * 4 : 0) + qBytes + (quant ? groups * 6 : 0) + (yAt === undefined ? O * 4 : 0);
+    const pass = Math.min(T, Math.floor((m.scratchBytes - 5 * ALIGN) / Math.max(perToken, 1)));
+    if (pass < 1) throw new RangeError(`matmul [${O}, ${I}]: one token needs ${perToken} scratch bytes, the arena has ${m.scratchBytes}`);
+
+    // Scratch layout for one pass: x f32 | q (int16, or pair-split f32) | d f32 | sums int16 | y f32.
+    const xS = m.scratchOffset;
+    const qS = xS + align(xAt === undefined ? pass * I * 4 : 0);
+    const dS = qS + align(pass * qBytes);
+    const sS = dS + align(quant ? pass * groups * 4 : 0);
+    const yS = sS + align(quant ? pass * groups * 2 : 0);
+
+    const rb = rowBytes(w);
+    let chunkRows = Math.max(4, Math.ceil(CHUNK_WEIGHT_BYTES / Math.max(rb, 1) / 4) * 4);
+    chunkRows = Math.min(chunkRows, Math.max(4, Math.ceil(O / (threads * 4) / 4) * 4));
+    chunkRows = Math.max(chunkRows, Math.ceil(O / MAX_CHUNKS));
+
+    for (let t0 = 0; t0 < T; t0 += pass) {
+      const n = Math.min(pass, T - t0);
+      let xp: number;
+      if (xAt !== undefined) xp = xAt + t0 * I * 4;
+      else {
+        new Float32Array(buffer, xS, n * I).set(x.subarray(t0 * I, (t0 + n) * I));
+        xp = xS;
+      }
+      let act = xp, scales = 0, sums = 0;
+      if (spec.activation === "pairs") {
+        k.pair_split(xp, qS, n, I);
+        act = qS;
+      } else if (spec.activation === "q8_32") {
+        k.quantize_q8_32(xp, qS, dS, n, I);
+        [act, scales] = [qS, dS];
+      } else if (spec.activation === "q8_k") {
+        k.quantize_q8_k(xp, qS, dS, sS, n, I);
+        [act, scales, sums] = [qS, dS, sS];
+      }
+      const yp = yAt !== undefined ? yAt + t0 * O * 4 : yS;
+      const rows = O * I * n < SERIAL_MACS ? O : chunkRows;
+      pool.run(m.index, spec.kernel, [yp, act, scales, sums, at.byteOffset, n, I, O], O, rows);
+      if (yAt === undefined) y.set(new Float32Array(buffer, yS, n * O), t0 * O);
+    }
+  }
+
+  function rmsNorm(out: Float32Array, x: Float32Array, w: Float32Array | null, eps: number, T: number, D: number): void {
+    const m = w ? commonMemory(out, x, w) : commonMemory(out, x);
+    if (!m) return refRmsNorm(out, x, w, eps, T, D);
+    need("rmsNorm x", x.length, T * D);
+    need("rmsNorm out", out.length, T * D);
+    if (w) need("rmsNorm w", w.length, D);
+    instances[m.index]!.rmsnorm(out.byteOffset, x.byteOffset, w ? w.byteOffset : 0, eps, T, D);
+  }
+
+  function softmaxInPlace(v: Float32Array, n: number): void {
+    const m = commonMemory(v);
+    if (!m) return refSoftmax(v, n);
+    need("softmax", v.length, n);
+    instances[m.index]!.softmax(v.byteOffset, n);
+  }
+
+  function swigluInPlace(gate: Float32Array, up: Float32Array, n: number): void {
+    const m = commonMemory(gate, up);
+    if (!m) return refSwiglu(gate, up, n);
+    need("swiglu gate", gate.length, n);
+    need("swiglu up", up.length, n);
+    instances[m.index]!.swiglu(gate.byteOffset, up.byteOffset, n);
+  }
+
+  function ropeInterleaved(x: Float32Array, cos: Float32Array, sin: Float32Array, T: number, nHeads: number, d: number): void {
+    const m = commonMemory(x, cos, sin);
+    if (!m) return refRope(x, cos, sin, T, nHeads, d);
+    need("rope x", x.length, T * nHeads * d);
+    need("rope cos", cos.length, (T * d) / 2);
+    need("rope sin", sin.length, (T * d) / 2);
+    instances[m.index]!.rope(x.byteOffset, cos.byteOffset, sin.byteOffset, T, nHeads, d);
+  }
+
+  function attnScores(scores: Float32Array, q: Float32Array, kc: Float32Array, stride: number, n: number, d: number, scale: number): void {
+    if (n <= 0) return;
+    need("attnScores scores", scores.length, n);
+    need("attnScores q", q.length, d);
+    need("attnScores k", kc.length, (n - 1) * stride + d);
+    const m = commonMemory(scores, q, kc);
+    if (m) return instances[m.index]!.attn_scores(scores.byteOffset, q.byteOffset, kc.byteOffset, stride, n, d, scale);
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let i = 0; i < d; i++) s += q[i]! * kc[j * stride + i]!;
+      scores[j] = s * scale;
+    }
+  }
+
+  function attnAccumulate(out: Float32Array, p: Float32Array, v: Float32Array, stride: number, n: number, d: number): void {
+    if (n <= 0) return;
+    need("attnAccumulate out", out.length, d);
+    need("attnAccumulate p", p.length, n);
+    need("attnAccumulate v", v.length, (n - 1) * stride + d);
+    const m = commonMemory(out, p, v);
+    if (m) return instances[m.index]!.attn_accumulate(out.byteOffset, p.byteOffset, v.byteOffset, stride, n, d);
+    for (let j = 0; j < n; j++) {
+      const pj = p[j]!;
+      for (let i = 0; i < d; i++) out[i] = out[i]! + pj * v[j * stride + i]!;
+    }
+  }
+
+  const alloc = ((dtype: ArenaDType, count: number) => arena.alloc(dtype, count)) as WasmArena["alloc"];
+
+  return {
+    name: `wasm-simd×${threads}`,
+    threads,
+    arena,
+    pool,
+    matmul,
+    accelerates,
+    alloc,
+    allocMatrix: (dtype, rows, cols) => arena.allocMatrix(dtype, rows, cols),
+    rmsNorm,
+    softmaxInPlace,
+    swigluInPlace,
+    ropeInterleaved,
+    attnScores,
+    attnAccumulate,
+    ready: () => pool.ready(),
+    close: () => pool.close(),
+  };
+}
