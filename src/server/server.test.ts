@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import OpenAI from "openai";
+import { request as httpRequest } from "node:http";
 import { encodeDialog, normalizeMessages } from "../chat/index.js";
 import { Tokenizer } from "../tokenizer/index.js";
 import { repoRoot, requireShared } from "../../test/support.js";
@@ -79,6 +80,33 @@ async function waitFor(what: string, check: () => Promise<boolean>, ms = 10_000)
     if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * POST announcing `body`'s length but sending the body only if the server has not answered
+ * within a second: an oversized request is refused from its Content-Length alone, and the
+ * 413 is read before the connection closes (fetch would report only the cut-off upload).
+ */
+function postRaw(base: string, body: string, key: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${base}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+    }, (res) => {
+      clearTimeout(timer);
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => { text += d; });
+      res.on("end", () => {
+        resolve({ status: res.statusCode ?? 0, body: text });
+        req.destroy();
+      });
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.flushHeaders();
+    const timer = setTimeout(() => req.end(body), 1000);
+  });
 }
 
 const ask = (content: string) => [{ role: "user" as const, content }];
@@ -232,9 +260,9 @@ test("llama4 serve answers the official OpenAI client", async (t) => {
     const route = await fetch(`${url}/v1/nope`, { headers: { authorization: `Bearer ${KEY}` } });
     assert.equal(route.status, 404);
 
-    const huge = await post(JSON.stringify({ messages: ask("a".repeat(21 * 1024 * 1024)) }));
+    const huge = await postRaw(url, JSON.stringify({ messages: ask("a".repeat(21 * 1024 * 1024)) }), KEY);
     assert.equal(huge.status, 413);
-    assert.equal(((await huge.json()) as { error: { code: string } }).error.code, "request_too_large");
+    assert.equal((JSON.parse(huge.body) as { error: { code: string } }).error.code, "request_too_large");
   });
 
   await t.test("a client that disconnects mid-stream frees its sequence and KV cache", async () => {
