@@ -5,7 +5,7 @@
 import type { Llama4TextConfig, LayerKind } from "./config.js";
 import type { AttentionWeights } from "./weights.js";
 import type { LayerKVCache } from "./kv.js";
-import { rmsNorm, ropeInterleaved, softmaxInPlace } from "../kernels/ref/ops.js";
+import { rmsNorm, ropeInterleaved } from "../kernels/ref/ops.js";
 import type { Kernels } from "../kernels/kernels.js";
 
 export interface RopeRows {
@@ -96,7 +96,8 @@ function attendSegment(
   const values = cache.values();
   const start = cache.start;
   const scale = 1 / Math.sqrt(d);
-  const scores = new Float32Array(cache.length);
+  const scores = new Float64Array(cache.length);
+  const d4 = d - (d % 4);
   for (let t = 0; t < T; t++) {
     const p = p0 + t;
     const lo = Math.max(firstVisibleKey(p, chunk), start) - start; // first visible cache row
@@ -104,17 +105,42 @@ function attendSegment(
     for (let h = 0; h < H; h++) {
       const qo = ((row + t) * H + h) * d;
       const ko = Math.floor(h / group) * d; // GQA: query head h reads KV head ⌊h/group⌋
+      // Scores and their max in one pass (unrolled by 4: this loop is the decode hot spot
+      // outside the matmuls), then the softmax weights, then the weighted sum of values.
+      let max = -Infinity;
       for (let j = 0; j < n; j++) {
         const kr = (lo + j) * kvDim + ko;
-        let s = 0;
-        for (let i = 0; i < d; i++) s += q[qo + i]! * keys[kr + i]!;
-        scores[j] = s * scale;
+        let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        let i = 0;
+        for (; i < d4; i += 4) {
+          s0 += q[qo + i]! * keys[kr + i]!;
+          s1 += q[qo + i + 1]! * keys[kr + i + 1]!;
+          s2 += q[qo + i + 2]! * keys[kr + i + 2]!;
+          s3 += q[qo + i + 3]! * keys[kr + i + 3]!;
+        }
+        for (; i < d; i++) s0 += q[qo + i]! * keys[kr + i]!;
+        const sc = (s0 + s1 + s2 + s3) * scale;
+        scores[j] = sc;
+        if (sc > max) max = sc;
       }
-      softmaxInPlace(scores, n);
+      let sum = 0;
       for (let j = 0; j < n; j++) {
-        const pj = scores[j]!;
+        const e = Math.exp(scores[j]! - max);
+        scores[j] = e;
+        sum += e;
+      }
+      const inv = 1 / sum;
+      for (let j = 0; j < n; j++) {
+        const pj = scores[j]! * inv;
         const vr = (lo + j) * kvDim + ko;
-        for (let i = 0; i < d; i++) o[qo + i] = o[qo + i]! + pj * values[vr + i]!;
+        let i = 0;
+        for (; i < d4; i += 4) {
+          o[qo + i] = o[qo + i]! + pj * values[vr + i]!;
+          o[qo + i + 1] = o[qo + i + 1]! + pj * values[vr + i + 1]!;
+          o[qo + i + 2] = o[qo + i + 2]! + pj * values[vr + i + 2]!;
+          o[qo + i + 3] = o[qo + i + 3]! + pj * values[vr + i + 3]!;
+        }
+        for (; i < d; i++) o[qo + i] = o[qo + i]! + pj * values[vr + i]!;
       }
     }
   }
