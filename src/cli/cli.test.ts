@@ -54,6 +54,16 @@ test("synth writes a checkpoint that inspect describes", (t) => {
   const g = runCli(["generate", "--model", out, "--tokens", "1,2,3", "--max-tokens", "5", "--json"]);
   assert.equal(g.status, 0, g.stderr);
   assert.equal((JSON.parse(g.stdout) as { tokens: number[] }).tokens.length, 5);
+
+  // The same model as GGUF: inspect reads its header and counts the same parameters.
+  const gguf = join(out, "..", "m.gguf");
+  const c = runCli(["convert", "--model", out, "--out", gguf, "--type", "f32"]);
+  assert.equal(c.status, 0, c.stderr);
+  const rg = JSON.parse(runCli(["inspect", gguf, "--json"]).stdout) as typeof r;
+  assert.equal(rg.parameters.total, r.parameters.text);
+  assert.equal(rg.parameters.textFromConfig, r.parameters.textFromConfig);
+  const gg = runCli(["generate", "--model", gguf, "--tokens", "1,2,3", "--max-tokens", "5", "--json"]);
+  assert.deepEqual(JSON.parse(gg.stdout), JSON.parse(g.stdout), "the GGUF generates what the safetensors model does");
 });
 
 test("bad arguments and missing models fail with a one-line message, no stack trace", (t) => {

@@ -2,7 +2,11 @@
 // headers only (no weights are read).
 import type { Command } from "commander";
 import { resolve } from "node:path";
-import { statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
+import { GgufFile } from "../formats/gguf.js";
+import { llama4ConfigFromGguf } from "../formats/gguf-llama4.js";
+import { readGgufTokenizerData } from "../formats/gguf-vocab.js";
+import { isGgufFile } from "../runtime/load.js";
 import { TensorStore } from "../formats/checkpoint.js";
 import { detectPrefix, readConfigFile } from "../formats/hf.js";
 import { elementCount } from "../formats/safetensors.js";
@@ -21,7 +25,52 @@ export interface InspectReport {
   readonly files: number;
 }
 
+/** A llama4 GGUF file: config from its metadata, tensors from its header (no data read). */
+function inspectGguf(path: string): InspectReport {
+  const f = GgufFile.open(resolve(path));
+  try {
+    const vocab = f.get("tokenizer.ggml.tokens") !== undefined ? readGgufTokenizerData(f) : undefined;
+    const config = llama4ConfigFromGguf(f, vocab);
+    const dtypes: InspectReport["dtypes"] = {};
+    let total = 0;
+    for (const t of f.tensors.values()) {
+      const n = elementCount(t.shape);
+      const d = (dtypes[t.type] ??= { tensors: 0, parameters: 0, bytes: 0 });
+      d.tensors++;
+      d.parameters += n;
+      d.bytes += t.byteLength;
+      total += n;
+    }
+    const counts = countTextParameters(config);
+    return {
+      path: resolve(path),
+      architecture: `GGUF, general.architecture = ${f.optString("general.architecture") ?? "?"}`,
+      checkpointNaming: "llama.cpp (token_embd, blk.N.*)",
+      config,
+      layers: layerRows(config),
+      tensorCount: f.tensors.size,
+      parameters: { total, text: total, vision: 0, activePerToken: counts.activePerToken, textFromConfig: counts.total },
+      dtypes,
+      files: 1,
+    };
+  } finally {
+    f.close();
+  }
+}
+
+function layerRows(config: Llama4TextConfig): InspectReport["layers"] {
+  return layerKinds(config).map((k, index) => ({
+    index,
+    ffn: k.moe ? "moe" : "dense",
+    position: k.rope ? "rope" : "nope",
+    attention: k.chunked ? "chunked" : "global",
+    qkNorm: k.qkNorm,
+  }));
+}
+
 export function inspectCheckpoint(path: string): InspectReport {
+  if (!existsSync(path)) throw new Error(`${path}: does not exist`);
+  if (isGgufFile(path)) return inspectGguf(path);
   const dir = statSync(path).isDirectory() ? path : resolve(path, "..");
   const { raw, config } = readConfigFile(dir);
   const store = TensorStore.open(path);
@@ -47,13 +96,7 @@ export function inspectCheckpoint(path: string): InspectReport {
       architecture: Array.isArray(archs) ? archs.join(", ") : String(raw.model_type ?? "unknown"),
       checkpointNaming: prefix ? "language_model.* (Llama4ForConditionalGeneration)" : "model.* (Llama4ForCausalLM)",
       config,
-      layers: layerKinds(config).map((k, index) => ({
-        index,
-        ffn: k.moe ? "moe" : "dense",
-        position: k.rope ? "rope" : "nope",
-        attention: k.chunked ? "chunked" : "global",
-        qkNorm: k.qkNorm,
-      })),
+      layers: layerRows(config),
       tensorCount: store.names().length,
       parameters: { total: text + vision, text, vision, activePerToken: counts.activePerToken, textFromConfig: counts.total },
       dtypes,
@@ -100,7 +143,7 @@ export function registerInspectCommand(program: Command): void {
   program
     .command("inspect")
     .description("summarise a checkpoint: architecture, layer kinds, tensors, parameter counts, dtypes")
-    .argument("<model>", "model folder (config.json + safetensors) or a .safetensors / index file")
+    .argument("<model>", "model folder (config.json + safetensors), a .safetensors / index file, or a .gguf file")
     .option("--json", "print the report as JSON")
     .action((model: string, o: { json?: boolean }) => {
       const report = inspectCheckpoint(model);
