@@ -238,8 +238,20 @@ export function createFastKernels(options: FastKernelsOptions = {}): FastKernels
 
   const alloc = ((dtype: ArenaDType, count: number) => arena.alloc(dtype, count)) as WasmArena["alloc"];
 
+  // Reusable activation buffers in kernel memory, one per slot, grown by doubling (the arena
+  // never frees, so growth leaks at most the sum of the smaller sizes).
+  const scratchSlots = new Map<number, Float32Array>();
+  const scratch = (slot: number, floats: number): Float32Array => {
+    const have = scratchSlots.get(slot);
+    if (have && have.length >= floats) return have;
+    const view = arena.alloc("f32", Math.max(floats, (have?.length ?? 0) * 2, 1024));
+    scratchSlots.set(slot, view);
+    return view;
+  };
+
   return {
     name: `wasm-simd×${threads}`,
+    attention: { scratch, attnScores, softmaxInPlace, attnAccumulate },
     threads,
     arena,
     pool,

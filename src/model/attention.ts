@@ -6,7 +6,7 @@ import type { Llama4TextConfig, LayerKind } from "./config.js";
 import type { AttentionWeights } from "./weights.js";
 import type { LayerKVCache } from "./kv.js";
 import { rmsNorm, ropeInterleaved } from "../kernels/ref/ops.js";
-import type { Kernels } from "../kernels/kernels.js";
+import type { AttentionKernels, Kernels } from "../kernels/kernels.js";
 
 export interface RopeRows {
   readonly cos: Float32Array; // [T, d/2]
@@ -76,9 +76,50 @@ export function attention(
         for (let i = r * H * d; i < (r + 1) * H * d; i++) q[i] = q[i]! * s;
       }
     }
-    attendSegment(o, q, k, v, seg, kind.chunked ? c.attentionChunkSize : null, H, Hkv, d);
+    if (kernels.attention) attendSegmentWith(kernels.attention, o, q, k, v, seg, kind.chunked ? c.attentionChunkSize : null, H, Hkv, d);
+    else attendSegment(o, q, k, v, seg, kind.chunked ? c.attentionChunkSize : null, H, Hkv, d);
   }
   matmul(out, o, w.o, N);
+}
+
+/**
+ * attendSegment on attention kernels: the segment's cache rows are copied once into kernel
+ * memory, then each (token, head) is three kernel calls. Same math as attendSegment.
+ */
+function attendSegmentWith(
+  ak: AttentionKernels, o: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array,
+  seg: AttentionSegment, chunk: number | null, H: number, Hkv: number, d: number,
+): void {
+  const kvDim = Hkv * d;
+  const group = H / Hkv;
+  const { cache, p0, row, length: T } = seg;
+  if (chunk !== null) cache.dropBefore(firstVisibleKey(p0, chunk));
+  cache.append(k.subarray(row * kvDim, (row + T) * kvDim), v.subarray(row * kvDim, (row + T) * kvDim), T);
+  const start = cache.start;
+  const rows = cache.length;
+  const K = ak.scratch(0, rows * kvDim);
+  const V = ak.scratch(1, rows * kvDim);
+  K.set(cache.keys());
+  V.set(cache.values());
+  const qh = ak.scratch(2, d);
+  const scores = ak.scratch(3, rows);
+  const acc = ak.scratch(4, d);
+  const scale = 1 / Math.sqrt(d);
+  for (let t = 0; t < T; t++) {
+    const p = p0 + t;
+    const lo = Math.max(firstVisibleKey(p, chunk), start) - start;
+    const n = p - start - lo + 1;
+    for (let h = 0; h < H; h++) {
+      const qo = ((row + t) * H + h) * d;
+      const ko = Math.floor(h / group) * d;
+      qh.set(q.subarray(qo, qo + d));
+      ak.attnScores(scores, qh, K.subarray(lo * kvDim + ko), kvDim, n, d, scale);
+      ak.softmaxInPlace(scores, n);
+      acc.fill(0, 0, d);
+      ak.attnAccumulate(acc, scores, V.subarray(lo * kvDim + ko), kvDim, n, d);
+      o.set(acc.subarray(0, d), qo);
+    }
+  }
 }
 
 /** Appends a segment's keys/values to its cache and writes its rows of o[N, H, d]. */
