@@ -3,7 +3,8 @@
 import type { Command } from "commander";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { openModel, type LoadQuant } from "../runtime/load.js";
+import { isGgufFile, openModel, type LoadQuant } from "../runtime/load.js";
+import { loadGgufTokenizer } from "../formats/gguf-vocab.js";
 import type { Llama4TextModel } from "../model/llama4.js";
 import { Tokenizer } from "../tokenizer/index.js";
 import { DEMO_MODEL_NOTE, ensureDemoModel } from "../synth/demo-model.js";
@@ -49,10 +50,12 @@ export function loadChatModel(o: ModelCliOptions): ChatModel {
   });
   bar.stop();
   const tokPath = o.tokenizer ?? dir;
-  if (!o.tokenizer && !["tokenizer.json", "tokenizer.model"].some((f) => existsSync(join(dir, f)))) {
+  const gguf = !o.tokenizer && isGgufFile(dir);
+  if (!o.tokenizer && !gguf && !["tokenizer.json", "tokenizer.model"].some((f) => existsSync(join(dir, f)))) {
     throw new Error(`${dir}: no tokenizer.json or tokenizer.model in the model folder; pass --tokenizer <file|dir>`);
   }
-  const tokenizer = Tokenizer.load(tokPath);
+  // A GGUF carries its vocabulary in its metadata (tokenizer.ggml.*).
+  const tokenizer = gguf ? loadGgufTokenizer(dir) : Tokenizer.load(tokPath);
   if (tokenizer.vocabSize > model.config.vocabSize) {
     throw new Error(`tokenizer ${tokPath} has ${tokenizer.vocabSize} ids but the model's vocabulary is ${model.config.vocabSize}`);
   }

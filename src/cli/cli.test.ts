@@ -80,3 +80,20 @@ test("bad arguments and missing models fail with a one-line message, no stack tr
     assert.doesNotMatch(r.stderr, /\n\s+at /);
   }
 });
+
+test("run on a GGUF uses the vocabulary stored in the file, and replies as the safetensors model does", (t) => {
+  const dir = requireShared(t, "fixtures/llama4/tiny-scout-fullvocab");
+  const tok = requireShared(t, "llama4/tokenizer.model");
+  if (!dir || !tok) return;
+  const gguf = join(tempDir(t), "m.gguf");
+  const c = runCli(["convert", "--model", dir, "--out", gguf, "--type", "f32", "--tokenizer", tok]);
+  assert.equal(c.status, 0, c.stderr);
+  const args = ["--temperature", "0", "--max-tokens", "6", "--json", "Hello there"];
+  const fromGguf = runCli(["run", "--model", gguf, ...args]);
+  assert.equal(fromGguf.status, 0, fromGguf.stderr);
+  const fromHf = runCli(["run", "--model", dir, "--tokenizer", tok, ...args]);
+  const a = JSON.parse(fromGguf.stdout) as { tokens: number[]; usage: unknown };
+  const b = JSON.parse(fromHf.stdout) as { tokens: number[]; usage: unknown };
+  assert.deepEqual(a.usage, b.usage);
+  assert.deepEqual(a.tokens, b.tokens);
+});
