@@ -122,7 +122,7 @@ export function registerChatCommand(program: Command): void {
           if (!arg) out.write("usage: /image <path>\n");
           else if (!existsSync(arg)) out.write(`no such file: ${arg}\n`);
           else {
-            vision ??= openVision(m.dir);
+            vision ??= openVision(m.dir, m.model.kernels);
             if (!vision) out.write("this model has no vision weights; it cannot take images\n");
             else {
               pendingImages.push(arg);

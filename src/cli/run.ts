@@ -38,7 +38,7 @@ export function registerRunCommand(program: Command): void {
       if (o.system !== undefined) messages.push({ role: "system", content: o.system });
       const images = o.image.map((path) => ({ type: "image" as const, path }));
       messages.push({ role: "user", content: images.length > 0 ? [...images, { type: "text", text: prompt }] : prompt });
-      const vision = o.image.length > 0 ? openVision(m.dir) : undefined;
+      const vision = o.image.length > 0 ? openVision(m.dir, m.model.kernels) : undefined;
       ({ tokens, embeddings } = await encodeMultimodalDialog(m.model, vision, messages, { tokenizer: m.tokenizer }));
     }
     const ac = new AbortController();

@@ -101,7 +101,7 @@ export function registerServeCommand(program: Command): void {
         maxQueue: o.maxQueue,
         ...(o.ctx !== undefined && { ctx: o.ctx }),
         ...(o.maxBatchTokens !== undefined && { maxBatchTokens: o.maxBatchTokens }),
-        ...(hasVisionWeights(loaded.dir) && { vision: openVision(loaded.dir) }),
+        ...(hasVisionWeights(loaded.dir) && { vision: openVision(loaded.dir, loaded.model.kernels) }),
       }));
     } catch (err) {
       metrics.stop();

@@ -41,7 +41,7 @@ export function loadVisionWeights(dir: string, opts: LoadOptions = {}): LoadedVi
   const config = parseVisionConfig(raw, configPath);
   const store = TensorStore.open(resolve(dir));
   try {
-    const loader = new WeightLoader(store, configPath, opts.onProgress);
+    const loader = new WeightLoader(store, configPath, opts.onProgress, opts);
     const weights = readVisionWeights(loader, config, text.hiddenSize);
     loader.checkAllUsed("vision_model.", "multi_modal_projector.");
     return { config, weights, weightBytes: loader.loadedBytes };

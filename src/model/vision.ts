@@ -4,7 +4,8 @@
 // into the text embedding space. Pure math: weights come in, rows of text-width embeddings
 // go out, one tile at a time (tiles never attend to each other).
 import type { Matrix } from "../kernels/matrix.js";
-import { matmul, softmaxInPlace } from "../kernels/ref/ops.js";
+import { softmaxInPlace } from "../kernels/ref/ops.js";
+import { refKernels, type Kernels } from "../kernels/kernels.js";
 import { ConfigError } from "./config.js";
 
 export interface VisionConfig {
@@ -226,8 +227,8 @@ export function layerNorm(out: Float32Array, x: Float32Array, norm: LayerNormWei
 }
 
 /** y[T, O] = x[T, I] · Wᵀ (+ b). */
-function linear(y: Float32Array, x: Float32Array, lin: LinearWeights, T: number): void {
-  matmul(y, x, lin.weight, T);
+function linear(y: Float32Array, x: Float32Array, lin: LinearWeights, T: number, kernels: Kernels): void {
+  kernels.matmul(y, x, lin.weight, T);
   const b = lin.bias;
   if (!b) return;
   const O = lin.weight.rows;
@@ -308,18 +309,42 @@ function rotatePairs(x: Float32Array, cos: Float32Array, sin: Float32Array, T: n
 
 /** Bidirectional multi-head attention with biases and 2D RoPE: out[T, Dv] from normed x[T, Dv]. */
 function visionAttention(out: Float32Array, x: Float32Array, T: number, lw: VisionEncoderLayerWeights, c: VisionConfig,
-  rope: { cos: Float32Array; sin: Float32Array }): void {
+  rope: { cos: Float32Array; sin: Float32Array }, kernels: Kernels): void {
   const { hiddenSize: D, numHeads: H, headDim: d } = c;
   const q = new Float32Array(T * D);
   const k = new Float32Array(T * D);
   const v = new Float32Array(T * D);
-  linear(q, x, lw.q, T);
-  linear(k, x, lw.k, T);
-  linear(v, x, lw.v, T);
+  linear(q, x, lw.q, T, kernels);
+  linear(k, x, lw.k, T, kernels);
+  linear(v, x, lw.v, T, kernels);
   rotatePairs(q, rope.cos, rope.sin, T, H, d);
   rotatePairs(k, rope.cos, rope.sin, T, H, d);
   const scale = 1 / Math.sqrt(d);
   const ctx = new Float32Array(T * D); // [T, H, d]
+  const ak = kernels.attention;
+  if (ak) {
+    // Same loops on the attention kernels: K and V copied once into kernel memory.
+    const K = ak.scratch(0, T * D);
+    const V = ak.scratch(1, T * D);
+    K.set(k);
+    V.set(v);
+    const qh = ak.scratch(2, d);
+    const sc = ak.scratch(3, T);
+    const acc = ak.scratch(4, d);
+    for (let h = 0; h < H; h++) {
+      for (let i = 0; i < T; i++) {
+        const qo = i * D + h * d;
+        qh.set(q.subarray(qo, qo + d));
+        ak.attnScores(sc, qh, K.subarray(h * d), D, T, d, scale);
+        ak.softmaxInPlace(sc, T);
+        acc.fill(0, 0, d);
+        ak.attnAccumulate(acc, sc, V.subarray(h * d), D, T, d);
+        ctx.set(acc.subarray(0, d), qo);
+      }
+    }
+    linear(out, ctx, lw.o, T, kernels);
+    return;
+  }
   const scores = new Float32Array(T);
   const acc = new Float64Array(d);
   for (let h = 0; h < H; h++) {
@@ -341,24 +366,24 @@ function visionAttention(out: Float32Array, x: Float32Array, T: number, lw: Visi
       for (let e = 0; e < d; e++) ctx[qo + e] = acc[e]!;
     }
   }
-  linear(out, ctx, lw.o, T);
+  linear(out, ctx, lw.o, T, kernels);
 }
 
 /** x[T, Dv] += Attn(LN1(x)); x += FC2(GELU(FC1(LN2(x)))). */
 function encoderLayer(x: Float32Array, T: number, lw: VisionEncoderLayerWeights, c: VisionConfig,
-  rope: { cos: Float32Array; sin: Float32Array }): void {
+  rope: { cos: Float32Array; sin: Float32Array }, kernels: Kernels): void {
   const D = c.hiddenSize;
   const xn = new Float32Array(T * D);
   const y = new Float32Array(T * D);
   layerNorm(xn, x, lw.inputNorm, c.normEps, T, D);
-  visionAttention(y, xn, T, lw, c, rope);
+  visionAttention(y, xn, T, lw, c, rope, kernels);
   for (let i = 0; i < T * D; i++) x[i] = x[i]! + y[i]!;
 
   layerNorm(xn, x, lw.postAttentionNorm, c.normEps, T, D);
   const hidden = new Float32Array(T * c.intermediateSize);
-  linear(hidden, xn, lw.fc1, T);
+  linear(hidden, xn, lw.fc1, T, kernels);
   geluInPlace(hidden);
-  linear(y, hidden, lw.fc2, T);
+  linear(y, hidden, lw.fc2, T, kernels);
   for (let i = 0; i < T * D; i++) x[i] = x[i]! + y[i]!;
 }
 
@@ -408,7 +433,7 @@ export class Llama4VisionModel {
   readonly outputDim: number;
   private readonly rope: { cos: Float32Array; sin: Float32Array };
 
-  constructor(readonly config: VisionConfig, readonly weights: VisionWeights) {
+  constructor(readonly config: VisionConfig, readonly weights: VisionWeights, readonly kernels: Kernels = refKernels) {
     this.geometry = visionGeometry(config);
     this.outputDim = weights.projector.weight.rows;
     this.rope = visionRopeTables(config);
@@ -444,14 +469,14 @@ export class Llama4VisionModel {
 
     const patches = unfoldPatches(tile, c.numChannels, c.imageSize, c.patchSize); // [Np, C·P²]
     const x = new Float32Array(T * D); // [Np + 1, Dv], CLS last
-    matmul(x, patches, w.patchEmbedding, Np);
+    this.kernels.matmul(x, patches, w.patchEmbedding, Np);
     onStage?.("patch_embeds", x.slice(0, Np * D));
     x.set(w.classEmbedding, Np * D);
     for (let i = 0; i < T * D; i++) x[i] = x[i]! + w.positionalEmbedding[i]!;
     layerNorm(x, x, w.layernormPre, c.normEps, T, D);
     onStage?.("encoder_input", x.slice());
 
-    for (const lw of w.layers) encoderLayer(x, T, lw, c, this.rope);
+    for (const lw of w.layers) encoderLayer(x, T, lw, c, this.rope, this.kernels);
     layerNorm(x, x, w.layernormPost, c.normEps, T, D);
     onStage?.("encoder_output", x.slice());
 
@@ -462,15 +487,15 @@ export class Llama4VisionModel {
 
     const R = g.tokensPerTile;
     const a1 = new Float32Array(R * w.adapterFc1.rows);
-    matmul(a1, shuffled, w.adapterFc1, R);
+    this.kernels.matmul(a1, shuffled, w.adapterFc1, R);
     geluInPlace(a1);
     const adapted = new Float32Array(R * w.adapterFc2.rows);
-    matmul(adapted, a1, w.adapterFc2, R);
+    this.kernels.matmul(adapted, a1, w.adapterFc2, R);
     geluInPlace(adapted);
     onStage?.("adapter_output", adapted.slice());
 
     const projected = new Float32Array(R * this.outputDim);
-    linear(projected, adapted, w.projector, R);
+    linear(projected, adapted, w.projector, R, this.kernels);
     onStage?.("projected", projected.slice());
     return projected;
   }

@@ -19,7 +19,7 @@ test("a user message with an image part gives the reference prompt ids and merge
   const tok = requireShared(t, "llama4/tokenizer.model");
   if (!dir || !tok) return;
   const { model } = openModel(dir);
-  const vision = openVision(dir);
+  const vision = openVision(dir, model.kernels);
   assert.ok(vision, "tiny-vision has a vision tower");
   const tokenizer = Tokenizer.load(tok);
   const golden = SafetensorsFile.open(join(dir, "golden.safetensors"));

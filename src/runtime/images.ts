@@ -3,6 +3,8 @@
 // vision tower, and put the projected rows in place of the <|patch|> embeddings.
 import { existsSync, readFileSync } from "node:fs";
 import { FormatError } from "../formats/errors.js";
+import { refKernels, type Kernels } from "../kernels/kernels.js";
+import type { FastKernels } from "../kernels/fast.js";
 import { join } from "node:path";
 import type { Llama4TextModel } from "../model/llama4.js";
 import { Llama4VisionModel } from "../model/vision.js";
@@ -24,14 +26,19 @@ export interface VisionRuntime {
   readonly maxChunks: number;
 }
 
-/** Loads the vision tower of a model folder, or returns undefined when it has none. */
-export function openVision(dir: string): VisionRuntime | undefined {
+/**
+ * Loads the vision tower of a model folder, or returns undefined when it has none. With the
+ * text model's kernels (`model.kernels`), the tower's weights go to the same kernel memory
+ * and it computes on the same kernels and threads.
+ */
+export function openVision(dir: string, kernels: Kernels = refKernels): VisionRuntime | undefined {
   if (!existsSync(join(dir, "config.json"))) return undefined;
   const store = TensorStore.open(dir);
   const has = store.names().some((n) => n.startsWith("vision_model."));
   store.close();
   if (!has) return undefined;
-  const { config, weights } = loadVisionWeights(dir);
+  const allocMatrix = (kernels as Partial<FastKernels>).allocMatrix;
+  const { config, weights } = loadVisionWeights(dir, allocMatrix ? { allocMatrix } : {});
   let maxChunks = 16;
   const pre = join(dir, "preprocessor_config.json");
   if (existsSync(pre)) {
@@ -47,7 +54,7 @@ export function openVision(dir: string): VisionRuntime | undefined {
       maxChunks = mp;
     }
   }
-  return { vision: new Llama4VisionModel(config, weights), patchTokenId: config.imageTokenIndex, maxChunks };
+  return { vision: new Llama4VisionModel(config, weights, kernels), patchTokenId: config.imageTokenIndex, maxChunks };
 }
 
 export class ImageInputError extends Error {
