@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { availableParallelism } from "node:os";
 import { openModel } from "../runtime/load.js";
 import { runBenchmark } from "../runtime/bench.js";
+import { openVision } from "../runtime/images.js";
 import { parseIntArg } from "./args.js";
 
 interface BenchCliOptions {
@@ -11,6 +12,7 @@ interface BenchCliOptions {
   genTokens: number;
   threads: number;
   kernels: "wasm" | "ref";
+  visionTiles: number;
   json?: boolean;
 }
 
@@ -23,6 +25,7 @@ export function registerBenchCommand(program: Command): void {
     .option("--gen-tokens <n>", "tokens to decode", parseIntArg("--gen-tokens", 1), 128)
     .option("--threads <n>", "worker threads", parseIntArg("--threads", 1), availableParallelism())
     .option("--kernels <k>", "wasm (WASM SIMD on --threads threads) or ref (plain TS)", "wasm")
+    .option("--vision-tiles <n>", "also time the vision tower on n tiles (multimodal checkpoints)", parseIntArg("--vision-tiles", 0), 0)
     .option("--json", "print one JSON line")
     .action((o: BenchCliOptions) => {
       const t0 = performance.now();
@@ -30,6 +33,18 @@ export function registerBenchCommand(program: Command): void {
       const { model, source, kernels } = openModel(o.model, { threads: o.threads, kernels: o.kernels });
       const loadS = (performance.now() - t0) / 1000;
       const r = runBenchmark(model, o.promptTokens, o.genTokens);
+      let vision: { vision_tiles: number; vision_tile_s: number; vision_load_s: number } | undefined;
+      if (o.visionTiles > 0) {
+        const tv = performance.now();
+        const v = openVision(o.model, kernels);
+        if (!v) throw new Error(`${o.model}: --vision-tiles needs a checkpoint with a vision tower`);
+        const loadV = (performance.now() - tv) / 1000;
+        const S = v.vision.config.imageSize;
+        const pixels = Float32Array.from({ length: o.visionTiles * 3 * S * S }, (_, i) => Math.sin(i * 0.37));
+        const t1 = performance.now();
+        v.vision.embedTiles(pixels, o.visionTiles);
+        vision = { vision_tiles: o.visionTiles, vision_tile_s: (performance.now() - t1) / 1000 / o.visionTiles, vision_load_s: loadV };
+      }
       const result = {
         model: o.model,
         threads: o.threads,
@@ -37,6 +52,7 @@ export function registerBenchCommand(program: Command): void {
         weight_bytes: source.weightBytes,
         load_s: loadS,
         ...r,
+        ...vision,
         peak_rss_mb: (process.resourceUsage().maxRSS * 1024) / 1e6,
       };
       if (o.json) {
@@ -51,6 +67,7 @@ export function registerBenchCommand(program: Command): void {
         ["prompt", `${r.prompt_tokens} tok in ${r.prompt_s.toFixed(2)} s = ${r.prompt_tok_s.toFixed(1)} tok/s`],
         ["decode", `${r.gen_tokens} tok in ${r.decode_s.toFixed(2)} s = ${r.decode_tok_s.toFixed(2)} tok/s`],
         ["decode traffic", `${(r.bytes_per_token / 1e6).toFixed(1)} MB/token = ${r.decode_gb_s.toFixed(2)} GB/s`],
+        ...(vision ? [["vision tower", `${vision.vision_tile_s.toFixed(2)} s per tile (${o.visionTiles} tiles)`] as [string, string]] : []),
         ["peak RSS", `${result.peak_rss_mb.toFixed(0)} MB`],
       ];
       for (const [k, v] of rows) process.stdout.write(`${k.padEnd(18)} ${v}\n`);
