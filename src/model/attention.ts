@@ -76,8 +76,10 @@ export function attention(
         for (let i = r * H * d; i < (r + 1) * H * d; i++) q[i] = q[i]! * s;
       }
     }
-    if (kernels.attention) attendSegmentWith(kernels.attention, o, q, k, v, seg, kind.chunked ? c.attentionChunkSize : null, H, Hkv, d);
-    else attendSegment(o, q, k, v, seg, kind.chunked ? c.attentionChunkSize : null, H, Hkv, d);
+    const chunk = kind.chunked ? c.attentionChunkSize : null;
+    appendToCache(seg, k, v, chunk, Hkv * d);
+    if (kernels.attention) attendSegmentWith(kernels.attention, o, q, seg, chunk, H, Hkv, d);
+    else attendSegment(o, q, seg, chunk, H, Hkv, d);
   }
   matmul(out, o, w.o, N);
 }
@@ -87,14 +89,12 @@ export function attention(
  * memory, then each (token, head) is three kernel calls. Same math as attendSegment.
  */
 function attendSegmentWith(
-  ak: AttentionKernels, o: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array,
+  ak: AttentionKernels, o: Float32Array, q: Float32Array,
   seg: AttentionSegment, chunk: number | null, H: number, Hkv: number, d: number,
 ): void {
   const kvDim = Hkv * d;
   const group = H / Hkv;
   const { cache, p0, row, length: T } = seg;
-  if (chunk !== null) cache.dropBefore(firstVisibleKey(p0, chunk));
-  cache.append(k.subarray(row * kvDim, (row + T) * kvDim), v.subarray(row * kvDim, (row + T) * kvDim), T);
   const start = cache.start;
   const rows = cache.length;
   const K = ak.scratch(0, rows * kvDim);
@@ -122,17 +122,22 @@ function attendSegmentWith(
   }
 }
 
-/** Appends a segment's keys/values to its cache and writes its rows of o[N, H, d]. */
+/** Appends a segment's rows of k, v [N, Hkv·d] to its cache, first forgetting keys no query of it can see. */
+function appendToCache(seg: AttentionSegment, k: Float32Array, v: Float32Array, chunk: number | null, kvDim: number): void {
+  const { cache, p0, row, length: T } = seg;
+  // Keys before the block's first chunk are invisible to every query in it.
+  if (chunk !== null) cache.dropBefore(firstVisibleKey(p0, chunk));
+  cache.append(k.subarray(row * kvDim, (row + T) * kvDim), v.subarray(row * kvDim, (row + T) * kvDim), T);
+}
+
+/** Writes a segment's rows of o[N, H, d] from its (already appended) cache. */
 function attendSegment(
-  o: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array,
+  o: Float32Array, q: Float32Array,
   seg: AttentionSegment, chunk: number | null, H: number, Hkv: number, d: number,
 ): void {
   const kvDim = Hkv * d;
   const group = H / Hkv;
   const { cache, p0, row, length: T } = seg;
-  // Keys before the block's first chunk are invisible to every query in it.
-  if (chunk !== null) cache.dropBefore(firstVisibleKey(p0, chunk));
-  cache.append(k.subarray(row * kvDim, (row + T) * kvDim), v.subarray(row * kvDim, (row + T) * kvDim), T);
   const keys = cache.keys();
   const values = cache.values();
   const start = cache.start;

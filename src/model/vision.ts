@@ -4,7 +4,7 @@
 // into the text embedding space. Pure math: weights come in, rows of text-width embeddings
 // go out, one tile at a time (tiles never attend to each other).
 import type { Matrix } from "../kernels/matrix.js";
-import { softmaxInPlace } from "../kernels/ref/ops.js";
+import { ropeInterleaved, softmaxInPlace } from "../kernels/ref/ops.js";
 import { refKernels, type Kernels } from "../kernels/kernels.js";
 import { ConfigError } from "./config.js";
 
@@ -289,23 +289,6 @@ export function visionRopeTables(c: VisionConfig): { cos: Float32Array; sin: Flo
   return { cos, sin };
 }
 
-/** Rotates adjacent pairs (2m, 2m+1) of every head of x [T, H, d] in place. */
-function rotatePairs(x: Float32Array, cos: Float32Array, sin: Float32Array, T: number, H: number, d: number): void {
-  const half = d / 2;
-  for (let t = 0; t < T; t++) {
-    for (let h = 0; h < H; h++) {
-      const o = (t * H + h) * d;
-      for (let m = 0; m < half; m++) {
-        const c = cos[t * half + m]!;
-        const s = sin[t * half + m]!;
-        const a = x[o + 2 * m]!;
-        const b = x[o + 2 * m + 1]!;
-        x[o + 2 * m] = a * c - b * s;
-        x[o + 2 * m + 1] = a * s + b * c;
-      }
-    }
-  }
-}
 
 /** Bidirectional multi-head attention with biases and 2D RoPE: out[T, Dv] from normed x[T, Dv]. */
 function visionAttention(out: Float32Array, x: Float32Array, T: number, lw: VisionEncoderLayerWeights, c: VisionConfig,
@@ -317,8 +300,8 @@ function visionAttention(out: Float32Array, x: Float32Array, T: number, lw: Visi
   linear(q, x, lw.q, T, kernels);
   linear(k, x, lw.k, T, kernels);
   linear(v, x, lw.v, T, kernels);
-  rotatePairs(q, rope.cos, rope.sin, T, H, d);
-  rotatePairs(k, rope.cos, rope.sin, T, H, d);
+  ropeInterleaved(q, rope.cos, rope.sin, T, H, d); // adjacent pairs, as the text model
+  ropeInterleaved(k, rope.cos, rope.sin, T, H, d);
   const scale = 1 / Math.sqrt(d);
   const ctx = new Float32Array(T * D); // [T, H, d]
   const ak = kernels.attention;
