@@ -9,7 +9,7 @@
 // row-major shape. Only the header is read on open; tensor data is read by offset on demand.
 import { closeSync, fstatSync, openSync } from "node:fs";
 import { FormatError } from "./errors.js";
-import { readExact } from "./safetensors.js";
+import { readExact, readTensorRange } from "./safetensors.js";
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 export const GGUF_DEFAULT_ALIGNMENT = 32;
@@ -419,14 +419,9 @@ export class GgufFile {
 
   /** Reads `target.byteLength` bytes of tensor `name`, starting `byteOffset` bytes into it. */
   readInto(name: string, target: ArrayBufferView, byteOffset = 0): void {
-    const info = this.info(name);
-    if (byteOffset < 0 || byteOffset + target.byteLength > info.byteLength) {
-      throw new FormatError(this.path, `tensor ${name}`, `read of ${target.byteLength} bytes at ${byteOffset} is outside its ${info.byteLength} bytes`);
-    }
-    if (this.fd === undefined) throw new FormatError(this.path, undefined, "file already closed");
-    const bytes = new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
-    readExact(this.fd, this.path, bytes, info.fileOffset + byteOffset, `tensor ${name}`);
+    readTensorRange(this.fd, this.path, this.info(name), target, byteOffset);
   }
+
 
   close(): void {
     if (this.fd !== undefined) closeSync(this.fd);

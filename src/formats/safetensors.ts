@@ -46,6 +46,23 @@ export function readExact(fd: number, file: string, target: Uint8Array, position
   }
 }
 
+/**
+ * Reads `target.byteLength` bytes of a tensor stored at [fileOffset, fileOffset+byteLength),
+ * starting `byteOffset` bytes into it: the one lazy-read path of every file format.
+ */
+export function readTensorRange(
+  fd: number | undefined, file: string, tensor: { name: string; fileOffset: number; byteLength: number },
+  target: ArrayBufferView, byteOffset: number,
+): void {
+  if (byteOffset < 0 || byteOffset + target.byteLength > tensor.byteLength) {
+    throw new FormatError(file, `tensor ${tensor.name}`,
+      `read of ${target.byteLength} bytes at ${byteOffset} is outside its ${tensor.byteLength} bytes`);
+  }
+  if (fd === undefined) throw new FormatError(file, undefined, "file already closed");
+  const bytes = new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
+  readExact(fd, file, bytes, tensor.fileOffset + byteOffset, `tensor ${tensor.name}`);
+}
+
 export class SafetensorsFile {
   readonly tensors = new Map<string, TensorInfo>();
   readonly metadata: Record<string, string>;
@@ -133,18 +150,7 @@ export class SafetensorsFile {
 
   /** Reads `target.byteLength` bytes of tensor `name`, starting `byteOffset` bytes into it. */
   readInto(name: string, target: ArrayBufferView, byteOffset = 0): void {
-    const info = this.info(name);
-    if (byteOffset < 0 || byteOffset + target.byteLength > info.byteLength) {
-      throw new FormatError(this.path, `tensor ${name}`,
-        `read of ${target.byteLength} bytes at ${byteOffset} is outside its ${info.byteLength} bytes`);
-    }
-    const bytes = new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
-    readExact(this.handle(), this.path, bytes, info.fileOffset + byteOffset, `tensor ${name}`);
-  }
-
-  private handle(): number {
-    if (this.fd === undefined) throw new FormatError(this.path, undefined, "file already closed");
-    return this.fd;
+    readTensorRange(this.fd, this.path, this.info(name), target, byteOffset);
   }
 
   close(): void {
