@@ -41,6 +41,8 @@ export class Sampler {
   private readonly rng: Rng;
   /** Occurrences of each token in the context so far (for the penalties). */
   private readonly counts = new Map<number, number>();
+  /** Unnormalised probabilities, reused between draws. */
+  private weights = new Float64Array(0);
 
   constructor(readonly params: SamplingParams = {}) {
     validateSamplingParams(params);
@@ -101,13 +103,17 @@ export class Sampler {
     // Unnormalised probabilities; min-p and top-p only need ratios to the maximum.
     // Tokens more than 28 temperature-units below the best weigh < 7e-13 each: left at 0
     // without an exp, which makes this pass cheap for the usual peaked distributions.
-    const w = new Float64Array(V);
+    if (this.weights.length < V) this.weights = new Float64Array(V);
+    const w = this.weights;
     const floor = max - 28 * temperature;
     const invT = 1 / temperature;
     let total = 0;
     for (let i = 0; i < V; i++) {
       const x = l[i]!;
-      if (x < floor) continue;
+      if (x < floor) {
+        w[i] = 0;
+        continue;
+      }
       const e = Math.exp((x - max) * invT);
       w[i] = e;
       total += e;
@@ -116,14 +122,24 @@ export class Sampler {
     const topK = p.topK && p.topK > 0 ? Math.min(p.topK, V) : V;
     const topP = p.topP ?? 1;
 
-    let candidates: number[];
     if (topK === V && topP >= 1) {
-      candidates = [];
-      for (let i = 0; i < V; i++) if (w[i]! >= minP && w[i]! > 0) candidates.push(i);
-    } else {
-      candidates = topCandidates(w, topK, topP, total);
-      if (minP > 0) candidates = candidates.filter((i) => w[i]! >= minP);
+      // No ranking filter: draw by scanning the weights in id order, with no candidate list
+      // (building one over a 202k vocabulary cost more than the rest of sampling).
+      let sum = 0;
+      for (let i = 0; i < V; i++) if (w[i]! >= minP) sum += w[i]!;
+      let r = this.rng.next() * sum;
+      let last = -1;
+      for (let i = 0; i < V; i++) {
+        const wi = w[i]!;
+        if (wi <= 0 || wi < minP) continue;
+        last = i;
+        r -= wi;
+        if (r < 0) return i;
+      }
+      return last;
     }
+    let candidates = topCandidates(w, topK, topP, total);
+    if (minP > 0) candidates = candidates.filter((i) => w[i]! >= minP);
     let sum = 0;
     for (const i of candidates) sum += w[i]!;
     let r = this.rng.next() * sum;
