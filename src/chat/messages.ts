@@ -27,7 +27,10 @@ export interface ImagePart {
   height?: number;
   url?: string;
   path?: string;
+  /** Encoded image bytes (PNG, JPEG, WebP, GIF). */
   data?: Uint8Array;
+  /** Decoded pixels: RGB8, row-major [height, width, 3]. */
+  pixels?: { width: number; height: number; data: Uint8Array };
 }
 
 /** OpenAI-style image part; `width`/`height` are an extension so it can be laid out unloaded. */
@@ -121,7 +124,7 @@ function optionalSize(value: unknown, path: string): number | undefined {
 }
 
 function imagePart(
-  fields: { width?: number; height?: number; url?: string; path?: string; data?: Uint8Array },
+  fields: { width?: number; height?: number; url?: string; path?: string; data?: Uint8Array; pixels?: ImagePart["pixels"] },
   path: string,
 ): ImagePart {
   if ((fields.width === undefined) !== (fields.height === undefined)) {
@@ -135,6 +138,7 @@ function imagePart(
   if (fields.url !== undefined) part.url = fields.url;
   if (fields.path !== undefined) part.path = fields.path;
   if (fields.data !== undefined) part.data = fields.data;
+  if (fields.pixels !== undefined) part.pixels = fields.pixels;
   return part;
 }
 
@@ -157,14 +161,23 @@ function normalizePart(part: unknown, path: string): NormalizedContentPart {
       if (data !== undefined && !(data instanceof Uint8Array)) {
         throw new ChatFormatError(`${path}.data`, "image data must be a Uint8Array");
       }
+      const pixels = part.pixels;
+      if (pixels !== undefined) {
+        const px = pixels as { width?: unknown; height?: unknown; data?: unknown };
+        if (!isObject(pixels) || !Number.isInteger(px.width) || !Number.isInteger(px.height) || (px.width as number) < 1 || (px.height as number) < 1 ||
+          !(px.data instanceof Uint8Array) || px.data.length !== (px.width as number) * (px.height as number) * 3) {
+          throw new ChatFormatError(`${path}.pixels`, "decoded pixels must be { width, height, data: Uint8Array of width·height·3 RGB bytes }");
+        }
+      }
       return imagePart(
         {
-          width: optionalSize(part.width, `${path}.width`),
-          height: optionalSize(part.height, `${path}.height`),
+          width: optionalSize(part.width, `${path}.width`) ?? (pixels ? (pixels as { width: number }).width : undefined),
+          height: optionalSize(part.height, `${path}.height`) ?? (pixels ? (pixels as { height: number }).height : undefined),
           // HF chat messages spell the location `url`, `path` or `image`.
           url: optionalString(part.url, `${path}.url`) ?? optionalString(part.image, `${path}.image`),
           path: optionalString(part.path, `${path}.path`),
           data,
+          ...(pixels !== undefined && { pixels: pixels as ImagePart["pixels"] }),
         },
         path,
       );

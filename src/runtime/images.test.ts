@@ -12,6 +12,7 @@ import { SafetensorsFile, readTensor } from "../formats/safetensors.js";
 import { Tokenizer } from "../tokenizer/index.js";
 import { openModel } from "./load.js";
 import { encodeMultimodalDialog, openVision, ImageInputError } from "./images.js";
+import { decodeImage } from "../image/decode.js";
 import { argmax } from "../kernels/ref/ops.js";
 
 test("a user message with an image part gives the reference prompt ids and merged embeddings", async (t) => {
@@ -33,6 +34,12 @@ test("a user message with an image part gives the reference prompt ids and merge
   const url = `data:image/png;base64,${readFileSync(join(dir, "image1.png")).toString("base64")}`;
   const q = await encodeMultimodalDialog(model, vision, [{ role: "user", content: [{ type: "image_url", image_url: { url } }, { type: "text", text: "What is it?" }] }], { tokenizer });
   assert.deepEqual(q.embeddings, p.embeddings);
+
+  // Decoded pixels (library callers who already hold an image) give the same embeddings too.
+  const rgb = await decodeImage(join(dir, "image1.png"));
+  const r = await encodeMultimodalDialog(model, vision, [{ role: "user", content: [{ type: "image", pixels: rgb }, { type: "text", text: "What is it?" }] }], { tokenizer });
+  assert.deepEqual(r.embeddings, p.embeddings);
+  await assert.rejects(encodeMultimodalDialog(model, vision, [{ role: "user", content: [{ type: "image", pixels: { width: 2, height: 2, data: new Uint8Array(5) } }] }], { tokenizer }), /pixels/);
 
   await assert.rejects(encodeMultimodalDialog(model, vision, [{ role: "user", content: [{ type: "image_url", image_url: { url: "https://example.com/a.png" } }] }], { tokenizer }), ImageInputError);
   await assert.rejects(encodeMultimodalDialog(model, vision, [{ role: "user", content: [{ type: "image", path: join(dir, "image0.png") }, { type: "image", path: join(dir, "image2.png") }] }], { tokenizer, maxImages: 1 }), /too many images: 2, the limit is 1/);

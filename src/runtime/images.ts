@@ -11,7 +11,7 @@ import { Llama4VisionModel } from "../model/vision.js";
 import { multimodalEmbeddings } from "../model/multimodal.js";
 import { loadVisionWeights } from "../formats/hf-vision.js";
 import { TensorStore } from "../formats/checkpoint.js";
-import { decodeImage } from "../image/decode.js";
+import { decodeImage, type RgbImage } from "../image/decode.js";
 import { preprocessImage, type PreprocessedImage } from "../image/preprocess.js";
 import { encodeDialog, type ChatMessage, type DialogEncodeOptions } from "../chat/index.js";
 
@@ -66,7 +66,8 @@ export class ImageInputError extends Error {
 
 interface ImageSource {
   readonly path: string; // where in the messages, for errors
-  readonly input: string | Buffer;
+  /** A file path, encoded bytes, or already decoded RGB pixels. */
+  readonly input: string | Buffer | RgbImage;
   readonly name: string;
 }
 
@@ -79,7 +80,8 @@ function imageSources(messages: readonly ChatMessage[], allowRemote: boolean): I
       value.forEach((part, pi) => {
         const path = `messages[${mi}].${field}[${pi}]`;
         if (part.type === "image") {
-          if (part.data) out.push({ path, input: Buffer.from(part.data), name: path });
+          if (part.pixels) out.push({ path, input: { width: part.pixels.width, height: part.pixels.height, data: part.pixels.data }, name: path });
+          else if (part.data) out.push({ path, input: Buffer.from(part.data), name: path });
           else if (part.path) out.push({ path, input: part.path, name: part.path });
           else if (part.url) out.push({ path, input: fromUrl(part.url, path, allowRemote), name: path });
           else if (part.width === undefined || part.height === undefined) throw new ImageInputError(path, "image part has no path, data or url");
@@ -138,7 +140,8 @@ export async function encodeMultimodalDialog(
       encodedImages.push(hit);
       continue;
     }
-    const p: PreprocessedImage = preprocessImage(await decodeImage(s.input, { name: s.name }), { tileSize: c.imageSize, maxChunks: vision.maxChunks });
+    const rgb = typeof s.input === "string" || Buffer.isBuffer(s.input) ? await decodeImage(s.input, { name: s.name }) : s.input;
+    const p: PreprocessedImage = preprocessImage(rgb, { tileSize: c.imageSize, maxChunks: vision.maxChunks });
     const entry = { grid: { rows: p.rows, cols: p.cols }, rows: vision.vision.embedTiles(p.pixels, p.numTiles) };
     if (key !== undefined) opts.imageCache?.set(key, entry);
     encodedImages.push(entry);
