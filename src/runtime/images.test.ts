@@ -39,7 +39,7 @@ test("a user message with an image part gives the reference prompt ids and merge
   const rgb = await decodeImage(join(dir, "image1.png"));
   const r = await encodeMultimodalDialog(model, vision, [{ role: "user", content: [{ type: "image", pixels: rgb }, { type: "text", text: "What is it?" }] }], { tokenizer });
   assert.deepEqual(r.embeddings, p.embeddings);
-  await assert.rejects(encodeMultimodalDialog(model, vision, [{ role: "user", content: [{ type: "image", pixels: { width: 2, height: 2, data: new Uint8Array(5) } }] }], { tokenizer }), /pixels/);
+  await assert.rejects(encodeMultimodalDialog(model, vision, [{ role: "user", content: [{ type: "image", pixels: { width: 2, height: 2, data: new Uint8Array(5) } }] }], { tokenizer }), /image data has 5 bytes, expected 2×2×3/);
 
   await assert.rejects(encodeMultimodalDialog(model, vision, [{ role: "user", content: [{ type: "image_url", image_url: { url: "https://example.com/a.png" } }] }], { tokenizer }), ImageInputError);
   await assert.rejects(encodeMultimodalDialog(model, vision, [{ role: "user", content: [{ type: "image", path: join(dir, "image0.png") }, { type: "image", path: join(dir, "image2.png") }] }], { tokenizer, maxImages: 1 }), /too many images: 2, the limit is 1/);
