@@ -9,7 +9,7 @@
 // row-major shape. Only the header is read on open; tensor data is read by offset on demand.
 import { closeSync, fstatSync, openSync } from "node:fs";
 import { FormatError } from "./errors.js";
-import { readExact, readTensorRange } from "./safetensors.js";
+import { LazyTensorFile, readExact } from "./safetensors.js";
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 export const GGUF_DEFAULT_ALIGNMENT = 32;
@@ -288,14 +288,13 @@ class HeaderReader {
   }
 }
 
-export class GgufFile {
+export class GgufFile extends LazyTensorFile<GgufTensorInfo> {
   readonly metadata: ReadonlyMap<string, GgufValue>;
   /** Tensor infos in file order. */
   readonly tensors: ReadonlyMap<string, GgufTensorInfo>;
-  private fd: number | undefined;
 
   private constructor(
-    readonly path: string,
+    path: string,
     fd: number,
     readonly version: number,
     readonly alignment: number,
@@ -304,7 +303,7 @@ export class GgufFile {
     metadata: Map<string, GgufValue>,
     tensors: Map<string, GgufTensorInfo>,
   ) {
-    this.fd = fd;
+    super(path, fd);
     this.metadata = metadata;
     this.tensors = tensors;
   }
@@ -407,26 +406,6 @@ export class GgufFile {
     return new GgufFile(path, fd, version, alignment, dataOffset, r.fileSize, metadata, tensors);
   }
 
-  has(name: string): boolean {
-    return this.tensors.has(name);
-  }
-
-  info(name: string): GgufTensorInfo {
-    const info = this.tensors.get(name);
-    if (!info) throw new FormatError(this.path, `tensor ${name}`, "not found");
-    return info;
-  }
-
-  /** Reads `target.byteLength` bytes of tensor `name`, starting `byteOffset` bytes into it. */
-  readInto(name: string, target: ArrayBufferView, byteOffset = 0): void {
-    readTensorRange(this.fd, this.path, this.info(name), target, byteOffset);
-  }
-
-
-  close(): void {
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
-  }
 
   // Typed metadata access; every mismatch names the key.
 

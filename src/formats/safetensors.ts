@@ -63,13 +63,42 @@ export function readTensorRange(
   readExact(fd, file, bytes, tensor.fileOffset + byteOffset, `tensor ${tensor.name}`);
 }
 
-export class SafetensorsFile {
+/**
+ * An open tensor file read lazily: what safetensors and GGUF files share once their headers
+ * are parsed (a tensor index, ranged reads, close).
+ */
+export abstract class LazyTensorFile<I extends { name: string; fileOffset: number; byteLength: number }> {
+  abstract readonly tensors: ReadonlyMap<string, I>;
+
+  protected constructor(readonly path: string, protected fd: number | undefined) {}
+
+  has(name: string): boolean {
+    return this.tensors.has(name);
+  }
+
+  info(name: string): I {
+    const info = this.tensors.get(name);
+    if (!info) throw new FormatError(this.path, `tensor ${name}`, "not found");
+    return info;
+  }
+
+  /** Reads `target.byteLength` bytes of tensor `name`, starting `byteOffset` bytes into it. */
+  readInto(name: string, target: ArrayBufferView, byteOffset = 0): void {
+    readTensorRange(this.fd, this.path, this.info(name), target, byteOffset);
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+export class SafetensorsFile extends LazyTensorFile<TensorInfo> {
   readonly tensors = new Map<string, TensorInfo>();
   readonly metadata: Record<string, string>;
-  private fd: number | undefined;
 
-  private constructor(readonly path: string, fd: number, header: Record<string, unknown>, dataStart: number, fileSize: number) {
-    this.fd = fd;
+  private constructor(path: string, fd: number, header: Record<string, unknown>, dataStart: number, fileSize: number) {
+    super(path, fd);
     this.metadata = {};
     const dataLength = fileSize - dataStart;
     const spans: { begin: number; end: number; name: string }[] = [];
@@ -140,22 +169,6 @@ export class SafetensorsFile {
       closeSync(fd);
       throw e;
     }
-  }
-
-  info(name: string): TensorInfo {
-    const info = this.tensors.get(name);
-    if (!info) throw new FormatError(this.path, `tensor ${name}`, "not found");
-    return info;
-  }
-
-  /** Reads `target.byteLength` bytes of tensor `name`, starting `byteOffset` bytes into it. */
-  readInto(name: string, target: ArrayBufferView, byteOffset = 0): void {
-    readTensorRange(this.fd, this.path, this.info(name), target, byteOffset);
-  }
-
-  close(): void {
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
   }
 }
 
