@@ -198,7 +198,7 @@ test("activation quantizers reproduce ggml's Q8_0 bytes and Q8_K values exactly"
   const mem = k.arena.memories.length ? k.arena.memories[0]! : (k.alloc("u8", 1), k.arena.memories[0]!);
   const wasm = instantiateKernels(kernelModule(), mem.memory);
   const rand = splitmix32(9);
-  const T = 3, I = 512;
+  const T = 5, I = 512; // one full 4-token tile and a tail token
   const x = k.alloc("f32", T * I);
   x.set(randomArray(rand, T * I, 5));
   x[7] = 0.5 * f(5 / 127) * 3; // near a rounding tie
@@ -214,14 +214,24 @@ test("activation quantizers reproduce ggml's Q8_0 bytes and Q8_K values exactly"
   const ggmlX = dequantizeRows("q8_0", ggml, T, I);
   for (let b = 0; b < (T * I) / 32; b++) {
     for (let j = 0; j < 32; j++) {
-      assert.equal(q16[b * 32 + j], (ggml[b * 34 + 2 + j]! << 24) >> 24, `q8_0 block ${b} value ${j}`);
-      assert.equal(q16[b * 32 + j]! * d[b]!, ggmlX[b * 32 + j], `q8_0 block ${b} value ${j} scaled`);
+      // Each 16 values are stored evens first: value j sits at slot (j & 16) + (j odd ? 8 : 0) + ((j & 15) >> 1).
+      const slot = b * 32 + (j & 16) + (j & 1 ? 8 : 0) + ((j & 15) >> 1);
+      assert.equal(q16[slot], (ggml[b * 34 + 2 + j]! << 24) >> 24, `q8_0 block ${b} value ${j}`);
+      // Scales of full 4-token tiles are stored [block][token].
+      const t = Math.floor(b / (I / 32)), blk = b % (I / 32);
+      const at = t < (T & ~3) ? (t & ~3) * (I / 32) + blk * 4 + (t & 3) : b;
+      assert.equal(q16[slot]! * d[at]!, ggmlX[b * 32 + j], `q8_0 block ${b} value ${j} scaled`);
     }
   }
 
   wasm.quantize_q8_k(x.byteOffset, q.byteOffset, d.byteOffset, sums.byteOffset, T, I);
   const want = q8kRoundTrip(x);
-  for (let i = 0; i < T * I; i++) assert.equal(f(q16[i]! * d[i >> 8]!), want[i], `q8_k value ${i}`);
+  for (let i = 0; i < T * I; i++) {
+    const slot = (i & ~15) + (i & 1 ? 8 : 0) + ((i & 15) >> 1); // evens first per 16
+    const t = Math.floor(i / I), blk = Math.floor((i % I) / 256), nbk = I / 256;
+    const at = t < (T & ~3) ? (t & ~3) * nbk + blk * 4 + (t & 3) : t * nbk + blk;
+    assert.equal(f(q16[slot]! * d[at]!), want[i], `q8_k value ${i}`);
+  }
   for (let s = 0; s < (T * I) / 32; s++) {
     let sum = 0;
     for (let j = 0; j < 32; j++) sum += q16[s * 32 + j]!;
@@ -296,4 +306,27 @@ test("rmsNorm, softmax, swiglu, RoPE and attention helpers match the reference i
     }
   }
   await k.close();
+});
+
+test("quantized matmul gives each token the same bits alone or inside a tile of four", async () => {
+  // Batched decoding puts a sequence's token in a 4-token tile; alone it runs as T = 1.
+  // Same request, same output, under load or not, needs these to agree exactly.
+  const k = createFastKernels({ threads: 2, arena: { scratchBytes: 4 << 20 } });
+  const rand = splitmix32(77);
+  try {
+    for (const dtype of [...BLOCK32, ...KQUANT]) {
+      const I = 512, O = 37, T = 6;
+      const w = inArena(k, randomMatrix(rand, dtype, O, I));
+      const x = randomArray(rand, T * I, 3);
+      const tiled = new Float32Array(T * O);
+      k.matmul(tiled, x, w, T);
+      for (let t = 0; t < T; t++) {
+        const alone = new Float32Array(O);
+        k.matmul(alone, x.subarray(t * I, (t + 1) * I), w, 1);
+        assert.deepEqual(alone, tiled.subarray(t * O, (t + 1) * O), `${dtype}: token ${t}`);
+      }
+    }
+  } finally {
+    await k.close();
+  }
 });

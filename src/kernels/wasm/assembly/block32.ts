@@ -1,14 +1,23 @@
 // Quantized weights in 32-value blocks (ggml Q8_0, Q4_0, Q5_0) times activations quantized
 // to q8_32 (see quantize.ts): per block an exact integer dot product Σ q_w·q_x, scaled by
 // d_w·d_x and accumulated in f32 — llama.cpp's vec_dot_q{8,4,5}_0_q8_0.
-//   y: f32 [T, O]; xq: int16 [T, I]; xd: f32 [T, I/32]; W: [O] rows of I/32 blocks.
-// Four activation rows share each decoded weight block; the 1-row tail runs the same
-// per-output sequence of operations, so results do not depend on tiling or threads.
-import { dot32, halfAt, hsum, scaleAdd } from "./common";
+//   y: f32 [T, O]; xq: int16 [T, I], each 16 values stored evens first (see quantize.ts);
+//   xd: f32 [T, I/32]; W: [O] rows of I/32 blocks.
+// Weight bytes are not sign-extended: a 16-byte vector read as eight int16 lanes holds the
+// even weights ×256 after a left shift by 8 and the odd weights ×256 after masking the low
+// bytes, one instruction each, so i32x4.dot_i16x8_s takes them against the even and odd
+// activations directly; the 256 folds into the block scale (exact: a power of two).
+// Four activation rows share each decoded weight block (prefill, batched decode); one row
+// takes two weight rows at a time (decode). Every output runs the same sequence of
+// operations in each tiling, so results do not depend on tiling or threads.
+import { halfAt, hsumI32 } from "./common";
 
 const Q8_0: i32 = 0;
 const Q4_0: i32 = 1;
 const Q5_0: i32 = 2;
+
+/** 1/256: undoes the weights' ×256 (see the header). */
+const INV_256: f32 = 0.00390625;
 
 @inline function blockBytes(kind: i32): usize {
   return kind == Q8_0 ? 34 : kind == Q4_0 ? 18 : 22;
@@ -40,63 +49,134 @@ const Q5_0: i32 = 2;
   return i8x16.sub(v128.or(v128.and(i16x8.shr_u(v128.load(wb, 6), 4), i8x16.splat(0x0f)), fifthBits(qh, sel)), i8x16.splat(16));
 }
 
+/** Even bytes of 16 as int16 lanes ×256. */
+@inline function evens(b: v128): v128 {
+  return i16x8.shl(b, 8);
+}
+/** Odd bytes of 16 as int16 lanes ×256. */
+@inline function odds(b: v128): v128 {
+  return v128.and(b, i16x8.splat(<i16>0xff00));
+}
+
+/** Σ of 32 products ×256: weights as evens/odds of two byte vectors, activations at x (evens first per 16). */
+@inline function dotBlock(lo: v128, hi: v128, x: usize): v128 {
+  const a = i32x4.add(i32x4.dot_i16x8_s(evens(lo), v128.load(x)), i32x4.dot_i16x8_s(odds(lo), v128.load(x, 16)));
+  const b = i32x4.add(i32x4.dot_i16x8_s(evens(hi), v128.load(x, 32)), i32x4.dot_i16x8_s(odds(hi), v128.load(x, 48)));
+  return i32x4.add(a, b);
+}
+
+/**
+ * Stores lane 0 of `v` at `at` (an output this call owns and overwrites later). TurboFan
+ * keeps loads in program order but sinks arithmetic to its first use, so an unrolled tile
+ * would otherwise load every operand up front and spill; a store that needs one step's
+ * result keeps that step's arithmetic ahead of the next step's loads.
+ */
+@inline function pin(at: usize, v: v128): void {
+  store<i32>(at, i32x4.extract_lane(v, 0));
+}
+
+/** [Σ lanes of s0, Σ s1, Σ s2, Σ s3]: four integer sums at once (exact). */
+@inline function sum4(s0: v128, s1: v128, s2: v128, s3: v128): v128 {
+  const u01 = i32x4.add(
+    i8x16.shuffle(s0, s1, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23),
+    i8x16.shuffle(s0, s1, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31),
+  ); // [s0 02, s1 02, s0 13, s1 13]
+  const u23 = i32x4.add(
+    i8x16.shuffle(s2, s3, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23),
+    i8x16.shuffle(s2, s3, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31),
+  );
+  return i32x4.add(
+    i8x16.shuffle(u01, u23, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
+    i8x16.shuffle(u01, u23, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31),
+  );
+}
+
+// Every output accumulates, block by block and in f32, f32(exact integer block sum) ·
+// ((d_w/256)·d_x); the tiles below only choose which four outputs share a vector.
+//   4 tokens × 1 row (prefill, batched decode): the decoded weight block is shared.
+//   1 token × 4 blocks of one row (decode).
+// Activation scales of each full 4-token tile are stored [block][token] (quantize.ts).
+
 @inline function rowsBlock32(kind: i32, y: usize, xq: usize, xd: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32): void {
   const nb = <usize>(I >> 5);
   const BB = blockBytes(kind);
   const rowBytes = nb * BB;
   const qRow = <usize>I << 1; // int16 activations
-  const dRow = nb << 2;
   const yRow = <usize>O << 2;
+  const inv256 = f32x4.splat(INV_256);
   let t = 0;
   for (; t + 4 <= T; t += 4) {
     const q0 = xq + <usize>t * qRow;
-    const d0 = xd + <usize>t * dRow;
+    const d0 = xd + <usize>t * (nb << 2); // this tile's [block][token] scales
     for (let o = r0; o < r1; o++) {
       let wb = w + <usize>o * rowBytes;
       const end = wb + rowBytes;
       let qp = q0, dp = d0;
-      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      const yo = y + ((<usize>t * O + o) << 2);
+      let acc = f32x4.splat(0); // [token t, t+1, t+2, t+3]
       while (wb < end) {
-        const dw = halfAt(wb);
         const lo = blockLo(kind, wb);
         const hi = blockHi(kind, wb);
-        const w0 = i16x8.extend_low_i8x16_s(lo), w1 = i16x8.extend_high_i8x16_s(lo);
-        const w2 = i16x8.extend_low_i8x16_s(hi), w3 = i16x8.extend_high_i8x16_s(hi);
-        a0 = scaleAdd(a0, dot32(w0, w1, w2, w3, qp), dw * load<f32>(dp));
-        a1 = scaleAdd(a1, dot32(w0, w1, w2, w3, qp + qRow), dw * load<f32>(dp + dRow));
-        a2 = scaleAdd(a2, dot32(w0, w1, w2, w3, qp + 2 * qRow), dw * load<f32>(dp + 2 * dRow));
-        a3 = scaleAdd(a3, dot32(w0, w1, w2, w3, qp + 3 * qRow), dw * load<f32>(dp + 3 * dRow));
+        const s0 = dotBlock(lo, hi, qp);
+        pin(yo, s0);
+        const s1 = dotBlock(lo, hi, qp + qRow);
+        pin(yo + yRow, s1);
+        const s2 = dotBlock(lo, hi, qp + 2 * qRow);
+        pin(yo + 2 * yRow, s2);
+        const s3 = dotBlock(lo, hi, qp + 3 * qRow);
+        const scale = f32x4.mul(f32x4.splat(halfAt(wb) * INV_256), v128.load(dp));
+        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sum4(s0, s1, s2, s3)), scale));
         wb += BB;
         qp += 64;
-        dp += 4;
+        dp += 16;
       }
-      const yo = y + ((<usize>t * O + o) << 2);
-      store<f32>(yo, hsum(a0));
-      store<f32>(yo + yRow, hsum(a1));
-      store<f32>(yo + 2 * yRow, hsum(a2));
-      store<f32>(yo + 3 * yRow, hsum(a3));
+      store<f32>(yo, f32x4.extract_lane(acc, 0));
+      store<f32>(yo + yRow, f32x4.extract_lane(acc, 1));
+      store<f32>(yo + 2 * yRow, f32x4.extract_lane(acc, 2));
+      store<f32>(yo + 3 * yRow, f32x4.extract_lane(acc, 3));
     }
   }
   for (; t < T; t++) {
     const q0 = xq + <usize>t * qRow;
-    const d0 = xd + <usize>t * dRow;
+    const d0 = xd + <usize>t * (nb << 2);
+    const nb4 = nb & ~3;
     for (let o = r0; o < r1; o++) {
+      // One row at a time, so each thread streams its weights in order (decode reads them
+      // from DRAM, and interleaved rows defeat the prefetchers); four blocks per step.
       let wb = w + <usize>o * rowBytes;
+      const end4 = wb + nb4 * BB;
       const end = wb + rowBytes;
       let qp = q0, dp = d0;
-      let a0 = f32x4.splat(0);
+      const yo = y + ((<usize>t * O + o) << 2);
+      let acc: f32 = 0;
+      while (wb < end4) {
+        const w1 = wb + BB, w2 = wb + 2 * BB, w3 = wb + 3 * BB;
+        const s0 = dotBlock(blockLo(kind, wb), blockHi(kind, wb), qp);
+        pin(yo, s0);
+        const s1 = dotBlock(blockLo(kind, w1), blockHi(kind, w1), qp + 64);
+        pin(yo, s1);
+        const s2 = dotBlock(blockLo(kind, w2), blockHi(kind, w2), qp + 128);
+        pin(yo, s2);
+        const s3 = dotBlock(blockLo(kind, w3), blockHi(kind, w3), qp + 192);
+        let dw = f32x4.splat(halfAt(wb));
+        dw = f32x4.replace_lane(dw, 1, halfAt(w1));
+        dw = f32x4.replace_lane(dw, 2, halfAt(w2));
+        dw = f32x4.replace_lane(dw, 3, halfAt(w3));
+        const scale = f32x4.mul(f32x4.mul(dw, inv256), v128.load(dp));
+        const p = f32x4.mul(f32x4.convert_i32x4_s(sum4(s0, s1, s2, s3)), scale);
+        acc = (((acc + f32x4.extract_lane(p, 0)) + f32x4.extract_lane(p, 1)) + f32x4.extract_lane(p, 2)) + f32x4.extract_lane(p, 3);
+        wb += 4 * BB;
+        qp += 256;
+        dp += 16;
+      }
       while (wb < end) {
-        const dw = halfAt(wb);
-        const lo = blockLo(kind, wb);
-        const hi = blockHi(kind, wb);
-        const w0 = i16x8.extend_low_i8x16_s(lo), w1 = i16x8.extend_high_i8x16_s(lo);
-        const w2 = i16x8.extend_low_i8x16_s(hi), w3 = i16x8.extend_high_i8x16_s(hi);
-        a0 = scaleAdd(a0, dot32(w0, w1, w2, w3, qp), dw * load<f32>(dp));
+        const s = hsumI32(dotBlock(blockLo(kind, wb), blockHi(kind, wb), qp));
+        acc += <f32>s * (halfAt(wb) * INV_256 * load<f32>(dp));
         wb += BB;
         qp += 64;
         dp += 4;
       }
-      store<f32>(y + ((<usize>t * O + o) << 2), hsum(a0));
+      store<f32>(yo, acc);
     }
   }
 }

@@ -74,8 +74,13 @@ export function pair_split(src: usize, dst: usize, T: i32, I: i32): void {
     a0 = mulAdd(a0, wa, x0 + xo);
     b0 = mulAdd(b0, wb, x0 + xo + 16);
     if (N == 4) {
+      // Each store needs the row's result so far: it keeps the next row's loads after this
+      // row's arithmetic (TurboFan would otherwise hoist all loads and spill; see block32.ts).
+      store<f32>(yo, f32x4.extract_lane(b0, 0));
       a1 = mulAdd(a1, wa, x1 + xo); b1 = mulAdd(b1, wb, x1 + xo + 16);
+      store<f32>(yo + yRow, f32x4.extract_lane(b1, 0));
       a2 = mulAdd(a2, wa, x2 + xo); b2 = mulAdd(b2, wb, x2 + xo + 16);
+      store<f32>(yo + 2 * yRow, f32x4.extract_lane(b2, 0));
       a3 = mulAdd(a3, wa, x3 + xo); b3 = mulAdd(b3, wb, x3 + xo + 16);
     }
   }

@@ -1,13 +1,17 @@
 // K-quant weights (ggml Q4_K, Q5_K, Q6_K; 256-value super-blocks) times activations
 // quantized to q8_k (see quantize.ts), following llama.cpp's vec_dot_q{4,5,6}_K_q8_K:
-// integer dot products per sub-block, times the sub-block's integer scale, summed in int32
+// integer dot products per sub-block times the sub-block's integer scale, summed in int32
 // per super-block, then scaled by d_w·d_x in f32; Q4_K/Q5_K subtract dmin·d_x·Σ_j m_j·Σ q_x
 // over sub-block j, from the per-32 activation sums.
-//   y: f32 [T, O]; xq: int16 [T, I]; xd: f32 [T, I/256]; xsum: int16 [T, I/32].
-// `rowsK` is written once for a tile of N = 4 or N = 1 activation rows (constant after
-// inlining); every output runs the same operations in either, so tiling and threads do
-// not change results.
-import { dot16, dot32, halfAt, hsum, scaleAdd } from "./common";
+//   y: f32 [T, O]; xq: int16 [T, I], each 16 values evens first; xd: f32 [T, I/256] (full
+//   4-token tiles [block][token]); xsum: int16 [T, I/32].
+// Weights are decoded straight into int16 lanes holding the even and the odd elements of
+// 16 (the activations' order), already multiplied by their sub-block scale (|q·sc| ≤ 4096),
+// so each is one i32x4.dot_i16x8_s per token and a 4-token tile decodes once.
+// Every output accumulates, super-block by super-block in f32, f32(exact integer sum)·(d·d_x)
+// and separately the mins term, and ends as their difference, in every tiling: results do
+// not depend on tiling or threads.
+import { halfAt, hsumI32 } from "./common";
 
 const Q4_K: i32 = 0;
 const Q5_K: i32 = 1;
@@ -17,18 +21,52 @@ const Q6_K: i32 = 2;
   return kind == Q4_K ? 144 : kind == Q5_K ? 176 : 210;
 }
 
-/** sumi + (Σ of 32 products) · scale. */
-@inline function sub32(sumi: v128, w0: v128, w1: v128, w2: v128, w3: v128, x: usize, scale: v128): v128 {
-  return i32x4.add(sumi, i32x4.mul(dot32(w0, w1, w2, w3, x), scale));
-}
-/** sumi + (Σ of 16 products) · scale. */
-@inline function sub16(sumi: v128, w0: v128, w1: v128, x: usize, scale: v128): v128 {
-  return i32x4.add(sumi, i32x4.mul(dot16(w0, w1, x), scale));
+/** Stores lane 0 of `v` at `at` (owned, overwritten later): orders loads (see block32.ts `pin`). */
+@inline function pin(at: usize, v: v128): void {
+  store<i32>(at, i32x4.extract_lane(v, 0));
 }
 
-/** Q5_K's fifth bit (mask m in qh) as 0x10 per byte. */
-@inline function fifth(qh: v128, m: v128): v128 {
-  return v128.and(i8x16.eq(v128.and(qh, m), m), i8x16.splat(0x10));
+/** [Σ lanes of s0, Σ s1, Σ s2, Σ s3] (exact). */
+@inline function sum4(s0: v128, s1: v128, s2: v128, s3: v128): v128 {
+  const u01 = i32x4.add(
+    i8x16.shuffle(s0, s1, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23),
+    i8x16.shuffle(s0, s1, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31),
+  );
+  const u23 = i32x4.add(
+    i8x16.shuffle(s2, s3, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23),
+    i8x16.shuffle(s2, s3, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31),
+  );
+  return i32x4.add(
+    i8x16.shuffle(u01, u23, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
+    i8x16.shuffle(u01, u23, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31),
+  );
+}
+
+/**
+ * Nibbles of 16 bytes `b` as int16 lanes: part 0 = low nibbles of the even bytes, 1 = low of
+ * the odd, 2 = high of the even, 3 = high of the odd.
+ */
+@inline function nibbles(b: v128, part: i32): v128 {
+  const m = i16x8.splat(0x000f);
+  if (part == 0) return v128.and(b, m);
+  if (part == 1) return v128.and(i16x8.shr_u(b, 8), m);
+  if (part == 2) return v128.and(i16x8.shr_u(b, 4), m);
+  return i16x8.shr_u(b, 12);
+}
+
+/** Q5_K's fifth bit `bit` of the even (odd = false) or odd bytes of h, as 16 per int16 lane. */
+@inline function fifth(h: v128, bit: i32, odd: bool): v128 {
+  const shift = (odd ? 8 : 0) + bit - 4;
+  const v = shift >= 0 ? i16x8.shr_u(h, <u32>shift) : i16x8.shl(h, <u32>-shift);
+  return v128.and(v, i16x8.splat(0x0010));
+}
+
+/** Signed bytes (−32..31) of `v` as int16 lanes: the even bytes, or the odd ones. */
+@inline function evenBytes(v: v128): v128 {
+  return i16x8.shr_s(i16x8.shl(v, 8), 8);
+}
+@inline function oddBytes(v: v128): v128 {
+  return i16x8.shr_s(v, 8);
 }
 
 /** Group g (0..3) of a Q6_K half: 16 values in −32..31 from low bits a/bq and high bits hb. */
@@ -56,9 +94,9 @@ const Q6_K: i32 = 2;
   return <u64>(u1 & 0x3f3f3f3f) | (<u64>(((u2 >> 4) & 0x0f0f0f0f) | (((u1 >> 6) & 0x03030303) << 4)) << 32);
 }
 
-/** One Q6_K group: decode, then the tile's rows. */
-@inline function q6Group(N: i32, u: v128, wl: v128, wh: v128, x: usize, qRow: usize, scale: v128, t: i32): v128 {
-  return sub16(u, wl, wh, x + <usize>t * qRow, scale);
+/** s + dot(we, x evens) + dot(wo, x odds) for the 16 activations at x. */
+@inline function dot16(s: v128, we: v128, wo: v128, x: usize): v128 {
+  return i32x4.add(s, i32x4.add(i32x4.dot_i16x8_s(we, v128.load(x)), i32x4.dot_i16x8_s(wo, v128.load(x, 16))));
 }
 
 @inline function rowsK(N: i32, kind: i32, y: usize, xq: usize, xd: usize, xsum: usize, w: usize, t: i32, I: i32, O: i32, r0: i32, r1: i32): void {
@@ -66,19 +104,19 @@ const Q6_K: i32 = 2;
   const BB = blockBytes(kind);
   const rowBytes = nb * BB;
   const qRow = <usize>I << 1;
-  const dRow = nb << 2;
   const sRow = <usize>(I >> 5) << 1;
   const yRow = <usize>O << 2;
   const q0 = xq + <usize>t * qRow;
-  const d0 = xd + <usize>t * dRow;
+  const d0 = xd + <usize>t * (nb << 2);
   const s0 = xsum + <usize>t * sRow;
-  const low4 = i8x16.splat(0x0f);
   for (let o = r0; o < r1; o++) {
     let wb = w + <usize>o * rowBytes;
     const end = wb + rowBytes;
     let qp = q0, dp = d0, sp = s0;
-    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-    let m0 = f32x4.splat(0), m1 = f32x4.splat(0), m2 = f32x4.splat(0), m3 = f32x4.splat(0);
+    const yo = y + ((<usize>t * O + o) << 2);
+    // N = 4: lanes are the tile's tokens; N = 1: lane 0 only (scalar accumulators below).
+    let acc = f32x4.splat(0), macc = f32x4.splat(0);
+    let acc1: f32 = 0, macc1: f32 = 0;
     while (wb < end) {
       let u0 = i32x4.splat(0), u1 = i32x4.splat(0), u2 = i32x4.splat(0), u3 = i32x4.splat(0);
       if (kind == Q6_K) {
@@ -92,37 +130,73 @@ const Q6_K: i32 = 2;
             const a = v128.load(ql + c);
             const bq = v128.load(ql + 32 + c);
             const hb = v128.load(qh + c);
-            // The four 16-value groups c.., 32+c.., 64+c.., 96+c.. of this half, unrolled so
-            // the group number is a constant.
             const xg = xh + (c << 1);
-            let v = q6Values(0, a, bq, hb);
-            let wl = i16x8.extend_low_i8x16_s(v), wh = i16x8.extend_high_i8x16_s(v);
-            let scale = i32x4.splat(<i32>load<i8>(sc + is));
-            u0 = q6Group(N, u0, wl, wh, xg, qRow, scale, 0);
-            if (N == 4) { u1 = q6Group(N, u1, wl, wh, xg, qRow, scale, 1); u2 = q6Group(N, u2, wl, wh, xg, qRow, scale, 2); u3 = q6Group(N, u3, wl, wh, xg, qRow, scale, 3); }
-            v = q6Values(1, a, bq, hb);
-            wl = i16x8.extend_low_i8x16_s(v); wh = i16x8.extend_high_i8x16_s(v);
-            scale = i32x4.splat(<i32>load<i8>(sc + is + 2));
-            u0 = q6Group(N, u0, wl, wh, xg + 64, qRow, scale, 0);
-            if (N == 4) { u1 = q6Group(N, u1, wl, wh, xg + 64, qRow, scale, 1); u2 = q6Group(N, u2, wl, wh, xg + 64, qRow, scale, 2); u3 = q6Group(N, u3, wl, wh, xg + 64, qRow, scale, 3); }
-            v = q6Values(2, a, bq, hb);
-            wl = i16x8.extend_low_i8x16_s(v); wh = i16x8.extend_high_i8x16_s(v);
-            scale = i32x4.splat(<i32>load<i8>(sc + is + 4));
-            u0 = q6Group(N, u0, wl, wh, xg + 128, qRow, scale, 0);
-            if (N == 4) { u1 = q6Group(N, u1, wl, wh, xg + 128, qRow, scale, 1); u2 = q6Group(N, u2, wl, wh, xg + 128, qRow, scale, 2); u3 = q6Group(N, u3, wl, wh, xg + 128, qRow, scale, 3); }
-            v = q6Values(3, a, bq, hb);
-            wl = i16x8.extend_low_i8x16_s(v); wh = i16x8.extend_high_i8x16_s(v);
-            scale = i32x4.splat(<i32>load<i8>(sc + is + 6));
-            u0 = q6Group(N, u0, wl, wh, xg + 192, qRow, scale, 0);
-            if (N == 4) { u1 = q6Group(N, u1, wl, wh, xg + 192, qRow, scale, 1); u2 = q6Group(N, u2, wl, wh, xg + 192, qRow, scale, 2); u3 = q6Group(N, u3, wl, wh, xg + 192, qRow, scale, 3); }
+            // The four 16-value groups at elements c, 32+c, 64+c, 96+c of this half.
+            {
+              const v = q6Values(0, a, bq, hb);
+              const scale = i16x8.splat(<i16>load<i8>(sc + is + 0));
+              const we = i16x8.mul(evenBytes(v), scale), wo = i16x8.mul(oddBytes(v), scale);
+              const xo = xg + 0;
+              u0 = dot16(u0, we, wo, xo);
+              if (N == 4) {
+                pin(yo, u0);
+                u1 = dot16(u1, we, wo, xo + qRow);
+                pin(yo + yRow, u1);
+                u2 = dot16(u2, we, wo, xo + 2 * qRow);
+                pin(yo + 2 * yRow, u2);
+                u3 = dot16(u3, we, wo, xo + 3 * qRow);
+                pin(yo + 3 * yRow, u3);
+              }
+            }
+            {
+              const v = q6Values(1, a, bq, hb);
+              const scale = i16x8.splat(<i16>load<i8>(sc + is + 2));
+              const we = i16x8.mul(evenBytes(v), scale), wo = i16x8.mul(oddBytes(v), scale);
+              const xo = xg + 64;
+              u0 = dot16(u0, we, wo, xo);
+              if (N == 4) {
+                pin(yo, u0);
+                u1 = dot16(u1, we, wo, xo + qRow);
+                pin(yo + yRow, u1);
+                u2 = dot16(u2, we, wo, xo + 2 * qRow);
+                pin(yo + 2 * yRow, u2);
+                u3 = dot16(u3, we, wo, xo + 3 * qRow);
+                pin(yo + 3 * yRow, u3);
+              }
+            }
+            {
+              const v = q6Values(2, a, bq, hb);
+              const scale = i16x8.splat(<i16>load<i8>(sc + is + 4));
+              const we = i16x8.mul(evenBytes(v), scale), wo = i16x8.mul(oddBytes(v), scale);
+              const xo = xg + 128;
+              u0 = dot16(u0, we, wo, xo);
+              if (N == 4) {
+                pin(yo, u0);
+                u1 = dot16(u1, we, wo, xo + qRow);
+                pin(yo + yRow, u1);
+                u2 = dot16(u2, we, wo, xo + 2 * qRow);
+                pin(yo + 2 * yRow, u2);
+                u3 = dot16(u3, we, wo, xo + 3 * qRow);
+                pin(yo + 3 * yRow, u3);
+              }
+            }
+            {
+              const v = q6Values(3, a, bq, hb);
+              const scale = i16x8.splat(<i16>load<i8>(sc + is + 6));
+              const we = i16x8.mul(evenBytes(v), scale), wo = i16x8.mul(oddBytes(v), scale);
+              const xo = xg + 192;
+              u0 = dot16(u0, we, wo, xo);
+              if (N == 4) {
+                pin(yo, u0);
+                u1 = dot16(u1, we, wo, xo + qRow);
+                pin(yo + yRow, u1);
+                u2 = dot16(u2, we, wo, xo + 2 * qRow);
+                pin(yo + 2 * yRow, u2);
+                u3 = dot16(u3, we, wo, xo + 3 * qRow);
+                pin(yo + 3 * yRow, u3);
+              }
+            }
           }
-        }
-        const d = halfAt(wb + 208);
-        a0 = scaleAdd(a0, u0, d * load<f32>(dp));
-        if (N == 4) {
-          a1 = scaleAdd(a1, u1, d * load<f32>(dp + dRow));
-          a2 = scaleAdd(a2, u2, d * load<f32>(dp + 2 * dRow));
-          a3 = scaleAdd(a3, u3, d * load<f32>(dp + 3 * dRow));
         }
       } else {
         const scales = scalesK4(wb + 4);
@@ -138,62 +212,93 @@ const Q6_K: i32 = 2;
           const qb = v128.load(qs + (<usize>k << 5), 16);
           const xj = qp + (<usize>k << 7);
           const pair = <u32>(scales >> (<u64>k << 4)); // scales of sub-blocks 2k (low byte) and 2k+1
-          // Sub-block 2k: the low nibbles.
-          let la = v128.and(qa, low4), lb = v128.and(qb, low4);
-          if (kind == Q5_K) {
-            const bit: i32 = 1 << (2 * k);
-            const m = i8x16.splat(<i8>bit);
-            la = v128.or(la, fifth(h0, m));
-            lb = v128.or(lb, fifth(h1, m));
+          // Sub-block 2k from the low nibbles, then 2k+1 from the high ones.
+          {
+            const scale = i16x8.splat(<i16>(pair & 0xff));
+            let e0 = nibbles(qa, 0), o0 = nibbles(qa, 1);
+            let e1 = nibbles(qb, 0), o1 = nibbles(qb, 1);
+            if (kind == Q5_K) {
+              const bit = 2 * k + 0;
+              e0 = v128.or(e0, fifth(h0, bit, false));
+              o0 = v128.or(o0, fifth(h0, bit, true));
+              e1 = v128.or(e1, fifth(h1, bit, false));
+              o1 = v128.or(o1, fifth(h1, bit, true));
+            }
+            e0 = i16x8.mul(e0, scale); o0 = i16x8.mul(o0, scale);
+            e1 = i16x8.mul(e1, scale); o1 = i16x8.mul(o1, scale);
+            const xo = xj + 0;
+            u0 = dot16(dot16(u0, e0, o0, xo), e1, o1, xo + 32);
+            if (N == 4) {
+              pin(yo, u0);
+              u1 = dot16(dot16(u1, e0, o0, xo + qRow), e1, o1, xo + qRow + 32);
+              pin(yo + yRow, u1);
+              u2 = dot16(dot16(u2, e0, o0, xo + 2 * qRow), e1, o1, xo + 2 * qRow + 32);
+              pin(yo + 2 * yRow, u2);
+              u3 = dot16(dot16(u3, e0, o0, xo + 3 * qRow), e1, o1, xo + 3 * qRow + 32);
+              pin(yo + 3 * yRow, u3);
+            }
           }
-          let w0 = i16x8.extend_low_i8x16_u(la), w1 = i16x8.extend_high_i8x16_u(la);
-          let w2 = i16x8.extend_low_i8x16_u(lb), w3 = i16x8.extend_high_i8x16_u(lb);
-          let scale = i32x4.splat(pair & 0xff);
-          u0 = sub32(u0, w0, w1, w2, w3, xj, scale);
-          if (N == 4) { u1 = sub32(u1, w0, w1, w2, w3, xj + qRow, scale); u2 = sub32(u2, w0, w1, w2, w3, xj + 2 * qRow, scale); u3 = sub32(u3, w0, w1, w2, w3, xj + 3 * qRow, scale); }
-          // Sub-block 2k + 1: the high nibbles.
-          la = v128.and(i16x8.shr_u(qa, 4), low4);
-          lb = v128.and(i16x8.shr_u(qb, 4), low4);
-          if (kind == Q5_K) {
-            const bit: i32 = 2 << (2 * k);
-            const m = i8x16.splat(<i8>bit);
-            la = v128.or(la, fifth(h0, m));
-            lb = v128.or(lb, fifth(h1, m));
+          {
+            const scale = i16x8.splat(<i16>((pair >> 8) & 0xff));
+            let e0 = nibbles(qa, 2), o0 = nibbles(qa, 3);
+            let e1 = nibbles(qb, 2), o1 = nibbles(qb, 3);
+            if (kind == Q5_K) {
+              const bit = 2 * k + 1;
+              e0 = v128.or(e0, fifth(h0, bit, false));
+              o0 = v128.or(o0, fifth(h0, bit, true));
+              e1 = v128.or(e1, fifth(h1, bit, false));
+              o1 = v128.or(o1, fifth(h1, bit, true));
+            }
+            e0 = i16x8.mul(e0, scale); o0 = i16x8.mul(o0, scale);
+            e1 = i16x8.mul(e1, scale); o1 = i16x8.mul(o1, scale);
+            const xo = xj + 64;
+            u0 = dot16(dot16(u0, e0, o0, xo), e1, o1, xo + 32);
+            if (N == 4) {
+              pin(yo, u0);
+              u1 = dot16(dot16(u1, e0, o0, xo + qRow), e1, o1, xo + qRow + 32);
+              pin(yo + yRow, u1);
+              u2 = dot16(dot16(u2, e0, o0, xo + 2 * qRow), e1, o1, xo + 2 * qRow + 32);
+              pin(yo + 2 * yRow, u2);
+              u3 = dot16(dot16(u3, e0, o0, xo + 3 * qRow), e1, o1, xo + 3 * qRow + 32);
+              pin(yo + 3 * yRow, u3);
+            }
           }
-          w0 = i16x8.extend_low_i8x16_u(la); w1 = i16x8.extend_high_i8x16_u(la);
-          w2 = i16x8.extend_low_i8x16_u(lb); w3 = i16x8.extend_high_i8x16_u(lb);
-          scale = i32x4.splat((pair >> 8) & 0xff);
-          u0 = sub32(u0, w0, w1, w2, w3, xj + 64, scale);
-          if (N == 4) { u1 = sub32(u1, w0, w1, w2, w3, xj + qRow + 64, scale); u2 = sub32(u2, w0, w1, w2, w3, xj + 2 * qRow + 64, scale); u3 = sub32(u3, w0, w1, w2, w3, xj + 3 * qRow + 64, scale); }
         }
-        // Σ_j m_j · (Σ of sub-block j's activations): 8 int16 mins against 8 int16 sums.
-        const mins = i16x8.extend_low_i8x16_u(i64x2.splat(minsK4(wb + 4)));
-        const d = halfAt(wb);
-        const dmin = halfAt(wb + 2);
-        const x0 = load<f32>(dp);
-        a0 = scaleAdd(a0, u0, d * x0);
-        m0 = scaleAdd(m0, i32x4.dot_i16x8_s(mins, v128.load(sp)), dmin * x0);
-        if (N == 4) {
-          const x1 = load<f32>(dp + dRow), x2 = load<f32>(dp + 2 * dRow), x3 = load<f32>(dp + 3 * dRow);
-          a1 = scaleAdd(a1, u1, d * x1);
-          a2 = scaleAdd(a2, u2, d * x2);
-          a3 = scaleAdd(a3, u3, d * x3);
-          m1 = scaleAdd(m1, i32x4.dot_i16x8_s(mins, v128.load(sp + sRow)), dmin * x1);
-          m2 = scaleAdd(m2, i32x4.dot_i16x8_s(mins, v128.load(sp + 2 * sRow)), dmin * x2);
-          m3 = scaleAdd(m3, i32x4.dot_i16x8_s(mins, v128.load(sp + 3 * sRow)), dmin * x3);
+      }
+      const d = halfAt(wb + (kind == Q6_K ? 208 : 0));
+      if (N == 4) {
+        const dx = v128.load(dp);
+        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sum4(u0, u1, u2, u3)), f32x4.mul(f32x4.splat(d), dx)));
+        if (kind != Q6_K) {
+          // Σ_j m_j · (Σ of sub-block j's activations): 8 int16 mins against 8 int16 sums.
+          const mins = i16x8.extend_low_i8x16_u(i64x2.splat(minsK4(wb + 4)));
+          const m0 = i32x4.dot_i16x8_s(mins, v128.load(sp));
+          const m1 = i32x4.dot_i16x8_s(mins, v128.load(sp + sRow));
+          const m2 = i32x4.dot_i16x8_s(mins, v128.load(sp + 2 * sRow));
+          const m3 = i32x4.dot_i16x8_s(mins, v128.load(sp + 3 * sRow));
+          macc = f32x4.add(macc, f32x4.mul(f32x4.convert_i32x4_s(sum4(m0, m1, m2, m3)), f32x4.mul(f32x4.splat(halfAt(wb + 2)), dx)));
+        }
+      } else {
+        const dx = load<f32>(dp);
+        acc1 += <f32>hsumI32(u0) * (d * dx);
+        if (kind != Q6_K) {
+          const mins = i16x8.extend_low_i8x16_u(i64x2.splat(minsK4(wb + 4)));
+          macc1 += <f32>hsumI32(i32x4.dot_i16x8_s(mins, v128.load(sp))) * (halfAt(wb + 2) * dx);
         }
       }
       wb += BB;
       qp += 512;
-      dp += 4;
+      dp += N == 4 ? 16 : 4;
       sp += 16;
     }
-    const yo = y + ((<usize>t * O + o) << 2);
-    store<f32>(yo, hsum(a0) - hsum(m0));
     if (N == 4) {
-      store<f32>(yo + yRow, hsum(a1) - hsum(m1));
-      store<f32>(yo + 2 * yRow, hsum(a2) - hsum(m2));
-      store<f32>(yo + 3 * yRow, hsum(a3) - hsum(m3));
+      const r = f32x4.sub(acc, macc);
+      store<f32>(yo, f32x4.extract_lane(r, 0));
+      store<f32>(yo + yRow, f32x4.extract_lane(r, 1));
+      store<f32>(yo + 2 * yRow, f32x4.extract_lane(r, 2));
+      store<f32>(yo + 3 * yRow, f32x4.extract_lane(r, 3));
+    } else {
+      store<f32>(yo, acc1 - macc1);
     }
   }
 }

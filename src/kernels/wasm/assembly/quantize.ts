@@ -2,11 +2,14 @@
 // dot product with quantized weights. Values are stored widened to int16 so the matmul
 // kernels feed them straight into i32x4.dot_i16x8_s.
 //   q8_32 (for q8_0/q4_0/q5_0 weights): ggml's Q8_0 — per 32 values d = amax/127 stored as
-//         f16, q = roundf(x / d) (half away from zero).
+//         f16, q = roundf(x / d) (half away from zero); each 16 values stored evens first
+//         (x0 x2 … x14 x1 x3 … x15), the order the block32 kernels consume; the scales of
+//         each full 4-token tile stored [block][token] (the tail tokens' [token][block]).
 //   q8_k  (for K-quant weights): ggml's Q8_K — per 256 values the signed value `max` of
 //         largest magnitude gives iscale = −127/max, q = min(127, nearest_even(iscale·x)),
 //         d = 1/iscale kept in f32; plus the sum of every 32 q's (for the K-quant mins).
-// Layout for T rows of I values: q int16 [T, I]; d f32 [T, I/32] or [T, I/256];
+// Layout for T rows of I values: q int16 [T, I], each 16 values evens first; d f32 [T, I/32]
+// or [T, I/256], except that each full tile of 4 tokens stores its scales [block][token];
 // sums int16 [T, I/32] (|sum| ≤ 32·127).
 import { f32ToHalfBits, halfToF32 } from "./common";
 
@@ -30,73 +33,99 @@ import { f32ToHalfBits, halfToF32 } from "./common";
   return i32x4.trunc_sat_f32x4_s(f32x4.add(t, v128.and(away, step)));
 }
 
-/** 8 values at x·scale rounded by roundf, stored as int16 at q. */
-@inline function round8(x: usize, scale: v128, q: usize): void {
+/** 8 values at x·scale rounded by roundf, as int16. */
+@inline function round8(x: usize, scale: v128): v128 {
   const lo = roundAway(f32x4.mul(v128.load(x), scale));
   const hi = roundAway(f32x4.mul(v128.load(x, 16), scale));
-  v128.store(q, i16x8.narrow_i32x4_s(lo, hi));
+  return i16x8.narrow_i32x4_s(lo, hi);
+}
+
+/**
+ * 16 values at x·scale rounded by roundf, stored as int16 at q with the 8 even-indexed
+ * values first, then the 8 odd ones: the order the block32 kernels read (see block32.ts).
+ */
+@inline function round16(x: usize, scale: v128, q: usize): void {
+  const a = round8(x, scale);
+  const b = round8(x + 32, scale);
+  v128.store(q, i8x16.shuffle(a, b, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29));
+  v128.store(q, i8x16.shuffle(a, b, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31), 16);
 }
 
 export function quantize_q8_32(x: usize, q: usize, d: usize, T: i32, I: i32): void {
-  const nb = <usize>(T * (I >> 5));
-  for (let b: usize = 0; b < nb; b++) {
-    const xb = x + (b << 7);
-    const qb = q + (b << 6);
-    const amax = absMax8(xb);
-    const dv: f32 = amax / 127;
-    const id: f32 = dv != 0 ? <f32>1 / dv : 0;
-    store<f32>(d + (b << 2), halfToF32(f32ToHalfBits(dv)));
-    const s = f32x4.splat(id);
-    round8(xb, s, qb);
-    round8(xb + 32, s, qb + 16);
-    round8(xb + 64, s, qb + 32);
-    round8(xb + 96, s, qb + 48);
+  const nb = <usize>(I >> 5);
+  const tiled = <usize>(T & ~3); // tokens in full 4-token tiles
+  for (let t: usize = 0; t < <usize>T; t++) {
+    for (let j: usize = 0; j < nb; j++) {
+      const b = t * nb + j;
+      const xb = x + (b << 7);
+      const qb = q + (b << 6);
+      const amax = absMax8(xb);
+      const dv: f32 = amax / 127;
+      const id: f32 = dv != 0 ? <f32>1 / dv : 0;
+      // Scales of a full 4-token tile are stored [block][token] so a kernel loads the four
+      // tokens' scales of a block as one vector; other tokens' are [token][block].
+      const at = t < tiled ? ((t & ~3) * nb + (j << 2) + (t & 3)) : b;
+      store<f32>(d + (at << 2), halfToF32(f32ToHalfBits(dv)));
+      const s = f32x4.splat(id);
+      round16(xb, s, qb);
+      round16(xb + 64, s, qb + 32);
+    }
   }
 }
 
-/** 8 values at x·scale rounded to nearest even, capped at 127, stored as int16 at q. */
-@inline function nearest8(x: usize, scale: v128, q: usize): v128 {
+/** 8 values at x·scale rounded to nearest even, capped at 127, as int16. */
+@inline function nearest8(x: usize, scale: v128): v128 {
   const cap = i32x4.splat(127);
   const lo = i32x4.min_s(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x), scale))), cap);
   const hi = i32x4.min_s(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x, 16), scale))), cap);
-  const v = i16x8.narrow_i32x4_s(lo, hi);
-  v128.store(q, v);
-  return v;
+  return i16x8.narrow_i32x4_s(lo, hi);
+}
+
+/** 16 values of q8_k stored evens first at q (as round16); returns the two halves added lane-wise (for the sums). */
+@inline function nearest16(x: usize, scale: v128, q: usize): v128 {
+  const a = nearest8(x, scale);
+  const b = nearest8(x + 32, scale);
+  v128.store(q, i8x16.shuffle(a, b, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29));
+  v128.store(q, i8x16.shuffle(a, b, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31), 16);
+  return i16x8.add(a, b);
 }
 
 export function quantize_q8_k(x: usize, q: usize, d: usize, sums: usize, T: i32, I: i32): void {
-  const nb = <usize>(T * (I >> 8));
-  for (let b: usize = 0; b < nb; b++) {
-    const xb = x + (b << 10);
-    const qb = q + (b << 9);
-    const sb = sums + (b << 4);
-    let amax: f32 = 0;
-    for (let j: usize = 0; j < 256; j += 32) amax = max(amax, absMax8(xb + (j << 2)));
-    if (amax == 0) {
-      store<f32>(d + (b << 2), 0);
-      memory.fill(qb, 0, 512);
-      memory.fill(sb, 0, 16);
-      continue;
-    }
-    // ggml keeps the sign of the first element of largest magnitude.
-    let mx: f32 = 0;
-    for (let j: usize = 0; j < 256; j++) {
-      const v = load<f32>(xb + (j << 2));
-      if (abs(v) == amax) { mx = v; break; }
-    }
-    const iscale: f32 = <f32>-127 / mx;
-    store<f32>(d + (b << 2), <f32>1 / iscale);
-    const s = f32x4.splat(iscale);
-    for (let j: usize = 0; j < 256; j += 32) {
-      const xj = xb + (j << 2);
-      const qj = qb + (j << 1);
-      // |q| ≤ 127, so 32 of them sum within int16 before widening.
-      let acc = nearest8(xj, s, qj);
-      acc = i16x8.add(acc, nearest8(xj + 32, s, qj + 16));
-      acc = i16x8.add(acc, nearest8(xj + 64, s, qj + 32));
-      acc = i16x8.add(acc, nearest8(xj + 96, s, qj + 48));
-      const wide = i32x4.extadd_pairwise_i16x8_s(acc);
-      store<i16>(sb + (j >> 4), <i16>((i32x4.extract_lane(wide, 0) + i32x4.extract_lane(wide, 1)) + (i32x4.extract_lane(wide, 2) + i32x4.extract_lane(wide, 3))));
+  const nb = <usize>(I >> 8);
+  const tiled = <usize>(T & ~3); // tokens in full 4-token tiles
+  for (let t: usize = 0; t < <usize>T; t++) {
+    for (let j0: usize = 0; j0 < nb; j0++) {
+      const b = t * nb + j0;
+      const xb = x + (b << 10);
+      const qb = q + (b << 9);
+      const sb = sums + (b << 4);
+      // Scales of a full 4-token tile are stored [block][token] (as quantize_q8_32).
+      const dAt = d + ((t < tiled ? (t & ~3) * nb + (j0 << 2) + (t & 3) : b) << 2);
+      let amax: f32 = 0;
+      for (let j: usize = 0; j < 256; j += 32) amax = max(amax, absMax8(xb + (j << 2)));
+      if (amax == 0) {
+        store<f32>(dAt, 0);
+        memory.fill(qb, 0, 512);
+        memory.fill(sb, 0, 16);
+        continue;
+      }
+      // ggml keeps the sign of the first element of largest magnitude.
+      let mx: f32 = 0;
+      for (let j: usize = 0; j < 256; j++) {
+        const v = load<f32>(xb + (j << 2));
+        if (abs(v) == amax) { mx = v; break; }
+      }
+      const iscale: f32 = <f32>-127 / mx;
+      store<f32>(dAt, <f32>1 / iscale);
+      const s = f32x4.splat(iscale);
+      for (let j: usize = 0; j < 256; j += 32) {
+        const xj = xb + (j << 2);
+        const qj = qb + (j << 1);
+        // |q| ≤ 127, so 32 of them sum within int16 before widening.
+        const acc = i16x8.add(nearest16(xj, s, qj), nearest16(xj + 64, s, qj + 32));
+        const wide = i32x4.extadd_pairwise_i16x8_s(acc);
+        store<i16>(sb + (j >> 4), <i16>((i32x4.extract_lane(wide, 0) + i32x4.extract_lane(wide, 1)) + (i32x4.extract_lane(wide, 2) + i32x4.extract_lane(wide, 3))));
+      }
     }
   }
 }
