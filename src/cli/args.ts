@@ -19,6 +19,15 @@ export function parseFloatArg(name: string, min = -Infinity) {
   };
 }
 
+/** --kv-type: f32 | f16 | q8_0. */
+export function parseKVTypeArg(v: string): "f32" | "f16" | "q8_0" {
+  if (v === "f32" || v === "f16" || v === "q8_0") return v;
+  throw new InvalidArgumentError(`--kv-type must be f32, f16 or q8_0, got ${JSON.stringify(v)}`);
+}
+
+/** Help text of --kv-type. */
+export const KV_TYPE_HELP = "KV cache element type: f32 (default), f16 or q8_0 (head_dim a multiple of 32)";
+
 /** "1,2,3" (spaces allowed) → [1, 2, 3]. */
 export function parseTokenList(v: string): number[] {
   const parts = v.split(",").map((s) => s.trim()).filter((s) => s !== "");

@@ -4,7 +4,7 @@ import { availableParallelism } from "node:os";
 import { openModel } from "../runtime/load.js";
 import { runBenchmark } from "../runtime/bench.js";
 import { openVision } from "../runtime/images.js";
-import { parseIntArg } from "./args.js";
+import { KV_TYPE_HELP, parseIntArg, parseKVTypeArg } from "./args.js";
 
 interface BenchCliOptions {
   model: string;
@@ -14,6 +14,7 @@ interface BenchCliOptions {
   kernels: "wasm" | "ref";
   visionTiles: number;
   json?: boolean;
+  kvType: "f32" | "f16" | "q8_0";
 }
 
 export function registerBenchCommand(program: Command): void {
@@ -26,11 +27,12 @@ export function registerBenchCommand(program: Command): void {
     .option("--threads <n>", "worker threads", parseIntArg("--threads", 1), availableParallelism())
     .option("--kernels <k>", "wasm (WASM SIMD on --threads threads) or ref (plain TS)", "wasm")
     .option("--vision-tiles <n>", "also time the vision tower on n tiles (multimodal checkpoints)", parseIntArg("--vision-tiles", 0), 0)
+    .option("--kv-type <type>", KV_TYPE_HELP, parseKVTypeArg, "f32")
     .option("--json", "print one JSON line")
     .action((o: BenchCliOptions) => {
       const t0 = performance.now();
       if (o.kernels !== "wasm" && o.kernels !== "ref") throw new Error(`--kernels must be wasm or ref, got ${JSON.stringify(o.kernels)}`);
-      const { model, source, kernels } = openModel(o.model, { threads: o.threads, kernels: o.kernels });
+      const { model, source, kernels } = openModel(o.model, { threads: o.threads, kernels: o.kernels, kvType: o.kvType });
       const loadS = (performance.now() - t0) / 1000;
       const r = runBenchmark(model, o.promptTokens, o.genTokens);
       let vision: { vision_tiles: number; vision_tile_s: number; vision_load_s: number } | undefined;
@@ -63,6 +65,7 @@ export function registerBenchCommand(program: Command): void {
         ["model", o.model],
         ["weights", `${(source.weightBytes / 1e6).toFixed(0)} MB`],
         ["threads / kernels", `${o.threads} / ${result.kernels}`],
+        ["KV cache", r.kv_type],
         ["load", `${loadS.toFixed(2)} s`],
         ["prompt", `${r.prompt_tokens} tok in ${r.prompt_s.toFixed(2)} s = ${r.prompt_tok_s.toFixed(1)} tok/s`],
         ["decode", `${r.gen_tokens} tok in ${r.decode_s.toFixed(2)} s = ${r.decode_tok_s.toFixed(2)} tok/s`],

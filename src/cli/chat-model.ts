@@ -10,7 +10,7 @@ import { Tokenizer } from "../tokenizer/index.js";
 import { DEMO_MODEL_NOTE, ensureDemoModel } from "../synth/demo-model.js";
 import type { SamplingParams } from "../runtime/sampler.js";
 import type { GenerationEvent } from "../runtime/generator.js";
-import { parseFloatArg, parseIntArg } from "./args.js";
+import { KV_TYPE_HELP, parseFloatArg, parseIntArg, parseKVTypeArg } from "./args.js";
 import { loadProgressBar } from "./progress.js";
 
 export interface ChatModel {
@@ -31,6 +31,7 @@ export interface ModelCliOptions {
   threads?: number;
   kernels?: string;
   quant?: string;
+  kvType?: "f32" | "f16" | "q8_0";
 }
 
 export function loadChatModel(o: ModelCliOptions): ChatModel {
@@ -47,6 +48,7 @@ export function loadChatModel(o: ModelCliOptions): ChatModel {
     ...(o.threads !== undefined && { threads: o.threads }),
     ...(o.kernels !== undefined && { kernels: o.kernels as "wasm" | "ref" }),
     ...(o.quant !== undefined && { quant: o.quant as LoadQuant }),
+    ...(o.kvType !== undefined && { kvType: o.kvType }),
   });
   bar.stop();
   const tokPath = o.tokenizer ?? dir;
@@ -88,6 +90,7 @@ export function addModelOptions(cmd: Command): Command {
     .option("--threads <n>", "compute threads (default: every core)", parseIntArg("--threads", 1))
     .option("--kernels <k>", "wasm (WASM SIMD, default) or ref (plain TypeScript)")
     .option("--quant <type>", "quantize a safetensors model's matrices while loading: q8_0 | q4_0 | q4_k")
+    .option("--kv-type <type>", KV_TYPE_HELP, parseKVTypeArg)
     .option("--quiet", "no progress or timing output on stderr");
 }
 

@@ -10,7 +10,7 @@ import { Llama4VisionModel } from "../model/vision.js";
 import { countPatchTokens, multimodalEmbeddings } from "../model/multimodal.js";
 import { decodeImage } from "../image/decode.js";
 import { preprocessImage } from "../image/preprocess.js";
-import { parseIntArg, parseTokenList } from "./args.js";
+import { KV_TYPE_HELP, parseIntArg, parseKVTypeArg, parseTokenList } from "./args.js";
 import { loadProgressBar } from "./progress.js";
 
 interface EvalCliOptions {
@@ -21,6 +21,7 @@ interface EvalCliOptions {
   blockSize?: number;
   quiet?: boolean;
   image: string[];
+  kvType: "f32" | "f16" | "q8_0";
 }
 
 export function registerEvalCommand(program: Command): void {
@@ -33,11 +34,12 @@ export function registerEvalCommand(program: Command): void {
     .option("--incremental", "feed the tokens one at a time through the KV cache")
     .option("--block-size <n>", "prefill block size (tokens per forward call)", parseIntArg("--block-size", 1))
     .option("--quiet", "no progress output")
+    .option("--kv-type <type>", KV_TYPE_HELP, parseKVTypeArg, "f32")
     .option("--image <path>", "image for the next run of <|patch|> tokens in --tokens (repeatable, prompt order)",
       (v: string, prev: string[]) => [...prev, v], [] as string[])
     .action(async (o: EvalCliOptions) => {
       const bar = loadProgressBar("loading", !!o.quiet);
-      const { model } = openModel(o.model, { onProgress: bar.update });
+      const { model } = openModel(o.model, { onProgress: bar.update, kvType: o.kvType });
       bar.stop();
       const V = model.config.vocabSize;
       const logits = o.image.length === 0
@@ -74,7 +76,7 @@ async function imageEmbeddings(model: Llama4TextModel, dir: string, tokens: numb
 /** evalLogits with precomputed input embeddings, fed in blocks of `block` tokens. */
 function evalWithEmbeddings(model: Llama4TextModel, tokens: number[], embeddings: Float32Array, block: number): Float32Array {
   const { vocabSize: V, hiddenSize: D } = model.config;
-  const cache = new SequenceKVCache(model.config, { maxBlock: block });
+  const cache = SequenceKVCache.forModel(model, { maxBlock: block });
   const out = new Float32Array(tokens.length * V);
   for (let s = 0; s < tokens.length; s += block) {
     const part = tokens.slice(s, s + block);
@@ -82,5 +84,6 @@ function evalWithEmbeddings(model: Llama4TextModel, tokens: number[], embeddings
     const e = embeddings.slice(s * D, (s + part.length) * D);
     out.set(model.forward(part, cache, { logits: "all", embeddings: e }), s * V);
   }
+  cache.dispose();
   return out;
 }

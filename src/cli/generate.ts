@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { openModel } from "../runtime/load.js";
 import { generateAll } from "../runtime/generator.js";
-import { parseFloatArg, parseIntArg, parseTokenList } from "./args.js";
+import { KV_TYPE_HELP, parseFloatArg, parseIntArg, parseKVTypeArg, parseTokenList } from "./args.js";
 import { loadProgressBar } from "./progress.js";
 
 interface GenerateCliOptions {
@@ -18,6 +18,7 @@ interface GenerateCliOptions {
   json?: boolean;
   stop?: boolean;
   quiet?: boolean;
+  kvType: "f32" | "f16" | "q8_0";
 }
 
 export function registerGenerateCommand(program: Command): void {
@@ -36,9 +37,10 @@ export function registerGenerateCommand(program: Command): void {
     .option("--no-stop", "do not stop at the config's end-of-sequence ids")
     .option("--json", 'print {"tokens":[...]}')
     .option("--quiet", "no progress output")
+    .option("--kv-type <type>", KV_TYPE_HELP, parseKVTypeArg, "f32")
     .action(async (o: GenerateCliOptions) => {
       const bar = loadProgressBar("loading", !!o.quiet);
-      const { model } = openModel(o.model, { onProgress: bar.update });
+      const { model } = openModel(o.model, { onProgress: bar.update, kvType: o.kvType });
       bar.stop();
       const result = await generateAll(model, o.tokens, {
         maxTokens: o.maxTokens,

@@ -9,7 +9,7 @@
 // region, in passes of as many tokens as fit) or arena views in the weight's memory (used
 // in place). Quantized weights multiply activations quantized on the fly (llama.cpp's
 // scheme): results differ from the f32 reference by that quantization (docs/kernels.md).
-import type { Kernels } from "./kernels.js";
+import type { AttentionKernels, Kernels } from "./kernels.js";
 import type { Matrix, WeightDType } from "./matrix.js";
 import { matmul as refMatmul, rmsNorm as refRmsNorm, ropeInterleaved as refRope, softmaxInPlace as refSoftmax, swigluInPlace as refSwiglu } from "./ref/ops.js";
 import { quantRowBytes, isQuantDType } from "./quant/index.js";
@@ -17,6 +17,7 @@ import { WasmArena, type ArenaDType, type ArenaMemory, type WasmArenaOptions } f
 import { instantiateKernels, kernelModule, type KernelExports, type RowKernelName } from "./wasm/module.js";
 import { ThreadPool } from "./threads.js";
 import { MAX_CHUNKS } from "./wasm/control.js";
+import { createFastAttention } from "./fast-attention.js";
 
 export interface FastKernelsOptions {
   /** Threads in all, the caller's included (default os.availableParallelism()). */
@@ -32,6 +33,8 @@ export interface FastKernels extends Kernels {
   readonly arena: WasmArena;
   /** The worker threads (none when threads is 1). */
   readonly pool: ThreadPool;
+  /** KV-cache memory and the segment attention kernel (fast-attention.ts), plus per-head helpers. */
+  readonly attention: AttentionKernels;
   /** y[T, O] = x[T, I] · Wᵀ; WASM when w.data is in the arena and its dtype has a kernel. */
   matmul(y: Float32Array, x: Float32Array, w: Matrix, T: number): void;
   /** Whether matmul with `w` runs in WASM. */
@@ -251,7 +254,7 @@ export function createFastKernels(options: FastKernelsOptions = {}): FastKernels
 
   return {
     name: `wasm-simd×${threads}`,
-    attention: { scratch, attnScores, softmaxInPlace, attnAccumulate },
+    attention: createFastAttention({ arena, pool, threads, instances }, { scratch, attnScores, softmaxInPlace, attnAccumulate }),
     threads,
     arena,
     pool,

@@ -12,12 +12,69 @@ export interface Kernels {
   readonly attention?: AttentionKernels;
 }
 
+/** Element type of KV-cache rows: f32, IEEE half, or ggml Q8_0 blocks (32 values: f16 d, int8 q[32]). */
+export type KVType = "f32" | "f16" | "q8_0";
+export const KV_TYPES: readonly KVType[] = ["f32", "f16", "q8_0"];
+
+/** Bytes of one cached row of `kvDim` values (K or V) stored as `type`. */
+export function kvRowBytes(type: KVType, kvDim: number): number {
+  if (type === "f32") return kvDim * 4;
+  if (type === "f16") return kvDim * 2;
+  if (kvDim % 32 !== 0) throw new RangeError(`q8_0 KV rows need a multiple of 32 values, got ${kvDim}`);
+  return (kvDim / 32) * 34;
+}
+
 /**
- * Scores, softmax and the weighted sum of values for one query head. The arrays must be
- * views from `scratch` (kernel memory); `scratch(slot, n)` returns a reusable view of at
- * least n floats for each slot, valid until the next call for that slot.
+ * A layer's cached keys and values as stored: rows of Hkv·d values encoded as `type`, row r
+ * of K at k[r·rowBytes], of V at v[r·rowBytes]; row 0 holds absolute position `start`.
+ */
+export interface KVRows {
+  readonly type: KVType;
+  readonly rowBytes: number;
+  readonly k: Uint8Array;
+  readonly v: Uint8Array;
+  readonly start: number;
+  readonly length: number;
+}
+
+/**
+ * Attention of T query rows of one sequence against its cache (already holding their own
+ * keys and values): for token t at absolute position p0+t and head h, the visible rows are
+ * [max(chunkStart(p), start), p]; scores scale·q·k, softmax, weighted sum of values.
+ */
+export interface AttendJob {
+  /** Queries [N, H, d]; rows row..row+T−1 are this sequence's. */
+  readonly q: Float32Array;
+  /** Output [N, H, d]; rows row..row+T−1 are overwritten. */
+  readonly out: Float32Array;
+  readonly row: number;
+  readonly T: number;
+  /** Absolute position of the first of the T tokens. */
+  readonly p0: number;
+  readonly H: number;
+  readonly Hkv: number;
+  readonly d: number;
+  /** Chunk size of a chunk-local layer; null for global attention. */
+  readonly chunk: number | null;
+  readonly scale: number;
+  readonly kv: KVRows;
+}
+
+/**
+ * Attention in kernel memory. `attend` is one call per (layer, sequence segment), reading
+ * the cache in place when its buffers come from `allocKV`. The per-head helpers below it
+ * (used by the vision tower) take views from `scratch` (kernel memory); `scratch(slot, n)`
+ * returns a reusable view of at least n floats for each slot, valid until the next call for
+ * that slot.
  */
 export interface AttentionKernels {
+  attend(job: AttendJob): void;
+  /** Kernel memory for KV caches (at least `bytes`, possibly more); reused after freeKV. */
+  allocKV(bytes: number): Uint8Array;
+  /** Returns a view from allocKV for reuse (the arena itself never frees). */
+  freeKV(view: Uint8Array): void;
+  /** Bytes handed out by allocKV and not freed, and bytes waiting for reuse. */
+  kvMemory(): { inUse: number; pooled: number };
   scratch(slot: number, floats: number): Float32Array;
   /** scores[j] = scale · q · K[j], j < n; K rows `stride` floats apart from k[0]. */
   attnScores(scores: Float32Array, q: Float32Array, k: Float32Array, stride: number, n: number, d: number, scale: number): void;

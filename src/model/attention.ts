@@ -6,7 +6,7 @@ import type { Llama4TextConfig, LayerKind } from "./config.js";
 import type { AttentionWeights } from "./weights.js";
 import type { LayerKVCache } from "./kv.js";
 import { rmsNorm, ropeInterleaved } from "../kernels/ref/ops.js";
-import type { AttentionKernels, Kernels } from "../kernels/kernels.js";
+import type { AttentionKernels, Kernels, KVRows } from "../kernels/kernels.js";
 
 export interface RopeRows {
   readonly cos: Float32Array; // [T, d/2]
@@ -85,41 +85,24 @@ export function attention(
 }
 
 /**
- * attendSegment on attention kernels: the segment's cache rows are copied once into kernel
- * memory, then each (token, head) is three kernel calls. Same math as attendSegment.
+ * attendSegment on attention kernels: one kernel call for every token and head of the
+ * segment, reading the cache's stored rows (f32/f16/q8_0) in place when they are in kernel
+ * memory. Same math as attendSegment.
  */
 function attendSegmentWith(
   ak: AttentionKernels, o: Float32Array, q: Float32Array,
   seg: AttentionSegment, chunk: number | null, H: number, Hkv: number, d: number,
 ): void {
-  const kvDim = Hkv * d;
-  const group = H / Hkv;
   const { cache, p0, row, length: T } = seg;
-  const start = cache.start;
-  const rows = cache.length;
-  const K = ak.scratch(0, rows * kvDim);
-  const V = ak.scratch(1, rows * kvDim);
-  K.set(cache.keys());
-  V.set(cache.values());
-  const qh = ak.scratch(2, d);
-  const scores = ak.scratch(3, rows);
-  const acc = ak.scratch(4, d);
-  const scale = 1 / Math.sqrt(d);
-  for (let t = 0; t < T; t++) {
-    const p = p0 + t;
-    const lo = Math.max(firstVisibleKey(p, chunk), start) - start;
-    const n = p - start - lo + 1;
-    for (let h = 0; h < H; h++) {
-      const qo = ((row + t) * H + h) * d;
-      const ko = Math.floor(h / group) * d;
-      qh.set(q.subarray(qo, qo + d));
-      ak.attnScores(scores, qh, K.subarray(lo * kvDim + ko), kvDim, n, d, scale);
-      ak.softmaxInPlace(scores, n);
-      acc.fill(0, 0, d);
-      ak.attnAccumulate(acc, scores, V.subarray(lo * kvDim + ko), kvDim, n, d);
-      o.set(acc.subarray(0, d), qo);
-    }
-  }
+  ak.attend({ q, out: o, row, T, p0, H, Hkv, d, chunk, scale: 1 / Math.sqrt(d), kv: storedRows(cache) });
+}
+
+/** The cache's rows as stored; a cache without `rows()` stores f32 keys()/values(). */
+function storedRows(cache: LayerKVCache): KVRows {
+  if (cache.rows) return cache.rows();
+  const k = cache.keys(), v = cache.values();
+  const bytes = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  return { type: "f32", rowBytes: cache.length > 0 ? k.byteLength / cache.length : 0, k: bytes(k), v: bytes(v), start: cache.start, length: cache.length };
 }
 
 /** Appends a segment's rows of k, v [N, Hkv·d] to its cache, first forgetting keys no query of it can see. */

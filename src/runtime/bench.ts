@@ -5,8 +5,10 @@ import type { Matrix } from "../kernels/matrix.js";
 import { SequenceKVCache } from "./kvcache.js";
 import { DEFAULT_BLOCK_SIZE } from "./generate.js";
 import { argmax } from "../kernels/ref/ops.js";
+import { kvRowBytes, type KVType } from "../model/kv.js";
 
 export interface BenchResult {
+  kv_type: KVType;
   prompt_tokens: number;
   gen_tokens: number;
   prompt_s: number;
@@ -21,14 +23,14 @@ export interface BenchResult {
 /**
  * Bytes one decode step at `position` reads: every matrix the token touches (attention,
  * router, shared expert, top-k experts taken at their average size, dense FFN, lm_head, one
- * embedding row) plus the keys and values it attends to (f32 cache).
+ * embedding row) plus the keys and values it attends to, as stored (`kvType`).
  */
-export function decodeBytesPerToken(model: Llama4TextModel, position: number): number {
+export function decodeBytesPerToken(model: Llama4TextModel, position: number, kvType: KVType = "f32"): number {
   const c = model.config;
   const w = model.weights;
   const b = (m: Matrix) => m.data.byteLength;
   let bytes = b(w.lmHead) + b(w.embed) / c.vocabSize + w.norm.byteLength;
-  const kvRow = c.numKvHeads * c.headDim * 4 * 2;
+  const kvRow = kvRowBytes(kvType, c.numKvHeads * c.headDim) * 2;
   model.kinds.forEach((kind, i) => {
     const l = w.layers[i]!;
     bytes += b(l.attn.q) + b(l.attn.k) + b(l.attn.v) + b(l.attn.o) + l.attnNorm.byteLength + l.ffnNorm.byteLength;
@@ -45,11 +47,16 @@ export function decodeBytesPerToken(model: Llama4TextModel, position: number): n
   return bytes;
 }
 
-/** Prefills `promptTokens` pseudo-random tokens, then decodes `genTokens` greedily. */
-export function runBenchmark(model: Llama4TextModel, promptTokens: number, genTokens: number, blockSize = DEFAULT_BLOCK_SIZE): BenchResult {
+/**
+ * Prefills `promptTokens` pseudo-random tokens, then decodes `genTokens` greedily, with a KV
+ * cache of `kvType` (default: the model's, see openModel).
+ */
+export function runBenchmark(
+  model: Llama4TextModel, promptTokens: number, genTokens: number, blockSize = DEFAULT_BLOCK_SIZE, kvType?: KVType,
+): BenchResult {
   const V = model.config.vocabSize;
   const prompt = Array.from({ length: promptTokens }, (_, i) => (i * 7919 + 13) % V);
-  const cache = new SequenceKVCache(model.config, { maxBlock: blockSize });
+  const cache = SequenceKVCache.forModel(model, { maxBlock: blockSize, ...(kvType && { kvType }) });
   const t0 = performance.now();
   let logits: Float32Array = new Float32Array(0);
   for (let s = 0; s < prompt.length; s += blockSize) {
@@ -60,9 +67,11 @@ export function runBenchmark(model: Llama4TextModel, promptTokens: number, genTo
   const t1 = performance.now();
   for (let i = 0; i < genTokens; i++) logits = model.forward([argmax(logits)], cache, { logits: "last" });
   const decodeS = (performance.now() - t1) / 1000;
-  const bytes = decodeBytesPerToken(model, promptTokens + Math.floor(genTokens / 2));
+  cache.dispose();
+  const bytes = decodeBytesPerToken(model, promptTokens + Math.floor(genTokens / 2), cache.kvType);
   const decodeTokS = genTokens / decodeS;
   return {
+    kv_type: cache.kvType,
     prompt_tokens: promptTokens,
     gen_tokens: genTokens,
     prompt_s: promptS,

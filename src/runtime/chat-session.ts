@@ -12,7 +12,7 @@ export class ChatSession {
   private cached: number[] = [];
 
   constructor(readonly model: Llama4TextModel, private readonly blockSize = DEFAULT_BLOCK_SIZE) {
-    this.cache = new SequenceKVCache(model.config, { maxBlock: blockSize });
+    this.cache = SequenceKVCache.forModel(model, { maxBlock: blockSize });
   }
 
   /** Tokens currently cached (for tests and statistics). */
@@ -21,7 +21,8 @@ export class ChatSession {
   }
 
   reset(): void {
-    this.cache = new SequenceKVCache(this.model.config, { maxBlock: this.blockSize });
+    this.cache.dispose();
+    this.cache = SequenceKVCache.forModel(this.model, { maxBlock: this.blockSize });
     this.cached = [];
   }
 

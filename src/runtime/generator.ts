@@ -5,7 +5,7 @@
 import type { Llama4TextModel } from "../model/llama4.js";
 import { SequenceKVCache } from "./kvcache.js";
 import { DEFAULT_BLOCK_SIZE, prefill } from "./generate.js";
-import { Sampler, type SamplingParams } from "./sampler.js";
+import { maxLogit, Sampler, type SamplingParams } from "./sampler.js";
 
 /** What the loop needs from a tokenizer to produce text (the real Tokenizer satisfies it). */
 export interface TextStreamSource {
@@ -60,6 +60,12 @@ export interface TokenConstraint {
   accept(token: number): void;
   /** True once the constrained output is complete (generation then stops). */
   readonly complete: boolean;
+  /**
+   * When only a few tokens can come next: those tokens (a superset is fine, each is still
+   * checked with `allows`). The next token is then drawn from the logits masked to the
+   * allowed ones, in one draw. Undefined (or no method): sample, and retry on refusal.
+   */
+  candidates?(): readonly number[] | undefined;
 }
 
 export interface DecodeOptions {
@@ -93,6 +99,8 @@ export class DecodeState {
   private emitted = 0; // how much of `text` has been streamed
   private promptSeconds = 0;
   private decodeStart = performance.now();
+  /** Logits masked to a constraint's candidates, reused between steps. */
+  private masked: Float32Array | undefined;
 
   constructor(readonly prompt: readonly number[], private readonly maxTokens: number, private readonly opts: DecodeOptions, history: readonly number[] = []) {
     this.sampler = new Sampler(opts.sampling);
@@ -146,6 +154,24 @@ export class DecodeState {
   private sampleAllowed(logits: Float32Array): number {
     const c = this.opts.constraint;
     if (!c) return this.sampler.sample(logits);
+    const candidates = c.candidates?.();
+    if (candidates) {
+      // Mask everything but the allowed tokens, then one ordinary draw.
+      if (this.masked?.length !== logits.length) this.masked = new Float32Array(logits.length);
+      const m = this.masked.fill(-Infinity);
+      let any = false;
+      for (const t of candidates) {
+        if (t >= 0 && t < logits.length && c.allows(t)) {
+          m[t] = logits[t]!;
+          any = true;
+        }
+      }
+      if (!any) throw new Error("no token satisfies the output constraint");
+      const token = this.sampler.peek(m);
+      if (!c.allows(token)) throw new Error("no token satisfies the output constraint");
+      this.sampler.observe([token]);
+      return token;
+    }
     // Sample, and ban whatever the constraint refuses until an allowed token comes up.
     let masked: Float32Array | undefined;
     for (let tries = 0; ; tries++) {
@@ -177,20 +203,21 @@ export class DecodeState {
 }
 
 /** log-softmax of the chosen token and the `top` most likely alternatives. */
-function logprobsOf(logits: Float32Array, token: number, top: number): { chosen: TokenLogprob; top: TokenLogprob[] } {
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
+export function logprobsOf(logits: Float32Array, token: number, top: number): { chosen: TokenLogprob; top: TokenLogprob[] } {
+  const max = maxLogit(logits);
   let sum = 0;
   for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
   const lse = max + Math.log(sum);
   const best: number[] = [];
   if (top > 0) {
+    // The worst logit kept so far, once `top` are kept: only a larger one gets in.
+    let worst = -Infinity;
     for (let i = 0; i < logits.length; i++) {
-      if (best.length < top || logits[i]! > logits[best[best.length - 1]!]!) {
-        best.push(i);
-        best.sort((a, b) => logits[b]! - logits[a]! || a - b);
-        if (best.length > top) best.pop();
-      }
+      if (best.length === top && !(logits[i]! > worst)) continue;
+      best.push(i);
+      best.sort((a, b) => logits[b]! - logits[a]! || a - b);
+      if (best.length > top) best.pop();
+      if (best.length === top) worst = logits[best[top - 1]!]!;
     }
   }
   return { chosen: { token, logprob: logits[token]! - lse }, top: best.map((t) => ({ token: t, logprob: logits[t]! - lse })) };
@@ -200,10 +227,21 @@ export async function* generate(model: Llama4TextModel, prompt: readonly number[
   if (prompt.length === 0) throw new Error("the prompt is empty");
   if (!Number.isInteger(opts.maxTokens) || opts.maxTokens < 0) throw new RangeError(`max tokens must be an integer >= 0, got ${opts.maxTokens}`);
   const block = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
-  const cache = opts.cache ?? new SequenceKVCache(model.config, { maxBlock: block });
-  const used = cache.position + prompt.length;
+  const used = (opts.cache?.position ?? 0) + prompt.length;
   const room = model.config.maxPositionEmbeddings - used;
   if (room <= 0) throw new RangeError(`the prompt needs ${used} positions; the model's context is ${model.config.maxPositionEmbeddings}`);
+  // A cache made here is ours: its (kernel) memory goes back to the pool when generation ends.
+  const cache = opts.cache ?? SequenceKVCache.forModel(model, { maxBlock: block });
+  try {
+    yield* decodeLoop(model, cache, prompt, block, opts, room);
+  } finally {
+    if (!opts.cache) cache.dispose();
+  }
+}
+
+async function* decodeLoop(
+  model: Llama4TextModel, cache: SequenceKVCache, prompt: readonly number[], block: number, opts: GenerateOptions, room: number,
+): AsyncGenerator<GenerationEvent> {
   const state = new DecodeState(prompt, Math.min(opts.maxTokens, room), opts, opts.history);
 
   const t0 = performance.now();

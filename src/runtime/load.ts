@@ -9,6 +9,8 @@ import { loadGgufModel } from "../formats/gguf-llama4.js";
 import { GGUF_MAGIC } from "../formats/gguf.js";
 import { isQuantized, quantizeMatrix, type Matrix } from "../kernels/matrix.js";
 import { QUANT_FORMATS, type QuantDType } from "../kernels/quant/index.js";
+import { checkKVType, type KVType } from "../model/kv.js";
+import { setModelKVType } from "./kvcache.js";
 
 export interface OpenedModel {
   readonly model: Llama4TextModel;
@@ -26,6 +28,12 @@ export interface OpenModelOptions extends LoadOptions {
   readonly kernels?: "wasm" | "ref";
   /** Threads for the WASM kernels, the caller's included (default: every core). */
   readonly threads?: number;
+  /**
+   * Element type of the KV caches made for this model (SequenceKVCache.forModel, and so
+   * generate, the scheduler, chat sessions, eval and bench): f32 (default), f16 or q8_0
+   * (ggml Q8_0 blocks along head_dim, which must be a multiple of 32).
+   */
+  readonly kvType?: KVType;
 }
 
 /** A .gguf path, or any file that starts with the GGUF magic. */
@@ -46,6 +54,7 @@ export function isGgufFile(path: string): boolean {
 }
 
 export function openModel(path: string, opts: OpenModelOptions = {}): OpenedModel {
+  const kvType = opts.kvType ?? "f32";
   const kernels = opts.kernels === "ref" ? refKernels : createFastKernels(opts.threads !== undefined ? { threads: opts.threads } : {});
   const allocMatrix = "allocMatrix" in kernels ? (kernels as FastKernels).allocMatrix : undefined;
   const place = (m: Matrix): Matrix => {
@@ -65,7 +74,10 @@ export function openModel(path: string, opts: OpenModelOptions = {}): OpenedMode
     const head = quantizeForMatmul(source.weights.lmHead, opts.quant, place);
     source = { ...source, weights: { ...source.weights, embed: head, lmHead: head } };
   }
-  return { model: new Llama4TextModel(source.config, source.weights, kernels), source, kernels };
+  checkKVType(kvType, source.config.headDim);
+  const model = new Llama4TextModel(source.config, source.weights, kernels);
+  setModelKVType(model, kvType);
+  return { model, source, kernels };
 }
 
 /**

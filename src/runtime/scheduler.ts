@@ -183,7 +183,7 @@ export class BatchScheduler {
     }
     while (this.active.length < this.opts.parallel && this.queue.length > 0) {
       const s = this.queue.shift()!;
-      s.cache = new SequenceKVCache(this.model.config, { maxBlock: this.opts.maxBatchTokens ?? 512 });
+      s.cache = SequenceKVCache.forModel(this.model, { maxBlock: this.opts.maxBatchTokens ?? 512 });
       this.active.push(s);
     }
     this.updateCounts();
@@ -240,6 +240,7 @@ export class BatchScheduler {
   /** Ends a request with an error: its stream throws `err`, its cache is freed. */
   private fail(s: Sequence, err: unknown): void {
     s.channel.end(err instanceof Error ? err : new Error(String(err)));
+    s.cache?.dispose();
     s.cache = undefined;
     for (const list of [this.active, this.queue]) {
       const i = list.indexOf(s);
@@ -252,7 +253,8 @@ export class BatchScheduler {
   private finish(s: Sequence, final: GenerationEvent | undefined): void {
     if (final) s.channel.push(final);
     s.channel.end();
-    s.cache = undefined; // frees its KV memory now
+    s.cache?.dispose(); // its KV memory goes back to the pool for the next sequence
+    s.cache = undefined;
     const ai = this.active.indexOf(s);
     if (ai >= 0) this.active.splice(ai, 1);
     const qi = this.queue.indexOf(s);

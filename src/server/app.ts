@@ -34,7 +34,11 @@ import {
 } from "./openai.js";
 import { encodeMultimodalDialog, ImageInputError, type VisionRuntime } from "../runtime/images.js";
 import { ImageDecodeError } from "../image/decode.js";
-import { mayBecomeToolCall, replyToToolCalls, toolsOffered, withToolPrompt, type FunctionTool } from "./tools.js";
+import { mayBecomeToolCall, replyToToolCalls, toolCallRequired, toolsOffered, withToolPrompt, type FunctionTool } from "./tools.js";
+import { ToolCallConstraint } from "./tool-constraint.js";
+
+/** An output constraint that can say the token budget forced its close (finish "length"). */
+type ReplyConstraint = TokenConstraint & { readonly budgetForcedClose: boolean };
 
 /** What the app needs from a scheduler: BatchScheduler, or a scripted one in tests. */
 export interface RequestScheduler {
@@ -228,8 +232,11 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     const { tokens: prompt, embeddings } = await encodeChat(p.messages, offered, m, opts.allowRemoteImages ?? false);
     const maxTokens = resolveMaxTokens(prompt.length, p.maxTokens, m.contextLength);
     let sampling = withSuppressed(p.sampling, m.suppress);
-    let constraint: JsonObjectConstraint | undefined;
-    if (p.jsonMode) {
+    let constraint: ReplyConstraint | undefined;
+    if (toolCallRequired(p.toolChoice)) {
+      // "required" or a named tool: the reply is forced to be a call of an offered tool.
+      constraint = new ToolCallConstraint(state.tokenBytes(m), offered, { maxTokens });
+    } else if (p.jsonMode) {
       // JSON mode steers through the bias map, so the request gets a (live) map of its own.
       const bias = new Map(sampling.logitBias instanceof Map ? sampling.logitBias : []);
       sampling = { ...sampling, logitBias: bias };
@@ -460,9 +467,10 @@ async function collect(run: Run, m: ServingModel): Promise<Collected> {
   return { done, logprobs };
 }
 
-function finishReason(done: DoneEvent, constraint: JsonObjectConstraint | undefined): "stop" | "length" {
+function finishReason(done: DoneEvent, constraint: ReplyConstraint | undefined): "stop" | "length" {
   if (done.finishReason === "length") return "length";
-  // JSON mode closed the object because max_tokens ran out: the content was cut.
+  // JSON mode (or a forced tool call) closed the object because max_tokens ran out: the
+  // content was cut.
   if (constraint?.budgetForcedClose) return "length";
   return "stop";
 }
@@ -525,15 +533,21 @@ interface ChatContext {
   readonly run: Run;
   readonly meta: ResponseMeta;
   readonly offered: readonly FunctionTool[];
-  readonly constraint: JsonObjectConstraint | undefined;
+  readonly constraint: ReplyConstraint | undefined;
   readonly includeUsage: boolean;
   readonly wantLogprobs: boolean;
+}
+
+/** A tool call is "tool_calls", unless max_tokens forced a constrained call closed early. */
+function chatFinish(toolCall: boolean, done: DoneEvent, constraint: ReplyConstraint | undefined): OpenAIFinishReason {
+  const cut = finishReason(done, constraint);
+  return toolCall && cut !== "length" ? "tool_calls" : cut;
 }
 
 async function completeChat(c: ChatContext) {
   const r = await collect(c.run, c.m);
   const reply = replyToToolCalls(r.done.text, stopReasonOf(r.done, c.m.tokenizer), c.offered);
-  const finish: OpenAIFinishReason = reply.toolCalls.length > 0 ? "tool_calls" : finishReason(r.done, c.constraint);
+  const finish = chatFinish(reply.toolCalls.length > 0, r.done, c.constraint);
   return chatCompletion(
     c.meta,
     { role: "assistant", content: reply.content, refusal: null, ...(reply.toolCalls.length > 0 && { tool_calls: [...reply.toolCalls] }) },
@@ -582,7 +596,7 @@ async function streamChat(c: ChatContext, sse: EventStream): Promise<void> {
   if (parsed.toolCalls.length > 0) {
     if (pending.length > 0 && wantLogprobs) sse.send(chatChunk(meta, {}, null, chatLogprobs(pending, tt), c.includeUsage));
     sse.send(chatChunk(meta, { tool_calls: parsed.toolCalls.map((call, index) => ({ index, ...call })) }, null, undefined, c.includeUsage));
-    finish = "tool_calls";
+    finish = chatFinish(true, done, c.constraint);
   } else {
     text = done.text;
     flush();

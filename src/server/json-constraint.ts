@@ -45,6 +45,91 @@ export class TokenBytesCache {
     }
     return b ?? undefined;
   }
+
+  private index: { first: Int32Array[]; second: (Int32Array[] | undefined)[]; single: Int32Array[] } | undefined;
+
+  /**
+   * The tokens whose bytes start with `b0` (and, when given, `b1`): an index over the whole
+   * vocabulary, built on first use (every token's bytes are decoded once) and then shared.
+   * `b1 === -1` asks for the tokens that are exactly the one byte `b0`.
+   */
+  tokensStartingWith(b0: number, b1?: number): Int32Array {
+    const ix = (this.index ??= this.buildIndex());
+    if (b1 === undefined) return ix.first[b0]!;
+    if (b1 === -1) return ix.single[b0]!;
+    const second = ix.second[b0];
+    if (second) return second[b1]!;
+    // A small first-byte list is not split by second byte: filter it here.
+    return ix.first[b0]!.filter((id) => this.get(id)![1] === b1);
+  }
+
+  /** Whether the tokens starting with `b0` are split by their second byte (a large group). */
+  isSplit(b0: number): boolean {
+    const ix = (this.index ??= this.buildIndex());
+    return ix.second[b0] !== undefined;
+  }
+
+  private buildIndex(): { first: Int32Array[]; second: (Int32Array[] | undefined)[]; single: Int32Array[] } {
+    const groups: number[][] = Array.from({ length: 256 }, () => []);
+    for (let id = 0; id < this.source.vocabSize; id++) {
+      const b = this.get(id);
+      if (b !== undefined && b.length > 0) groups[b[0]!]!.push(id);
+    }
+    const first = groups.map((g) => Int32Array.from(g));
+    const single = groups.map((g) => Int32Array.from(g.filter((id) => this.get(id)!.length === 1)));
+    const second = groups.map((g) => {
+      if (g.length < SPLIT_GROUP) return undefined;
+      const sub: number[][] = Array.from({ length: 256 }, () => []);
+      for (const id of g) {
+        const b = this.get(id)!;
+        if (b.length > 1) sub[b[1]!]!.push(id);
+      }
+      return sub.map((s) => Int32Array.from(s));
+    });
+    return { first, second, single };
+  }
+}
+
+/** First-byte groups at least this large are indexed by second byte too (" x" tokens: ~100k). */
+const SPLIT_GROUP = 4096;
+/** Above this many candidates, sampling and checking beats enumerating (inside strings). */
+const MAX_CANDIDATES = 60_000;
+
+/** A byte-level automaton state that `candidateTokens` can probe. */
+export interface ByteProbe<S> {
+  /** A scratch copy of the current state. */
+  fork(): S;
+  /** Feeds a byte to a forked state; false if it is refused. */
+  feed(s: S, b: number): boolean;
+}
+
+/**
+ * The tokens that may come next, as a superset (the caller still checks each): every token
+ * whose first byte (and, for big groups such as " x", second byte) the automaton accepts.
+ * Undefined when that is most of the vocabulary (e.g. inside a string): then sampling and
+ * checking is the cheaper way to find an allowed token.
+ */
+export function candidateTokens<S>(bytes: TokenBytesCache, probe: ByteProbe<S>): number[] | undefined {
+  const firstOk: number[] = [];
+  for (let b = 0; b < 256; b++) if (probe.feed(probe.fork(), b)) firstOk.push(b);
+  let count = 0;
+  for (const b of firstOk) count += bytes.isSplit(b) ? 0 : bytes.tokensStartingWith(b).length;
+  if (count > MAX_CANDIDATES) return undefined;
+  const out: number[] = [];
+  for (const b0 of firstOk) {
+    if (!bytes.isSplit(b0)) {
+      for (const id of bytes.tokensStartingWith(b0)) out.push(id);
+      continue;
+    }
+    for (const id of bytes.tokensStartingWith(b0, -1)) out.push(id);
+    for (let b1 = 0; b1 < 256; b1++) {
+      const s = probe.fork();
+      if (!probe.feed(s, b0) || !probe.feed(s, b1)) continue;
+      for (const id of bytes.tokensStartingWith(b0, b1)) out.push(id);
+    }
+    if (out.length > MAX_CANDIDATES) return undefined;
+  }
+  return out;
 }
 
 type Mode =
@@ -96,6 +181,29 @@ export class JsonPrefixScanner {
   /** Whitespace bytes in the current gap between tokens, and spaces/tabs among them. */
   gap = 0;
   indent = 0;
+  /**
+   * When set, the top-level object may only have these keys (UTF-8, sorted), each at most
+   * once: a tool's declared parameters. Keys are matched byte by byte as they are written.
+   */
+  keys: readonly Uint8Array[] | undefined;
+  /** Bit i: keys[i] was used. */
+  usedKeys = 0;
+  /** Inside a restricted key: bytes written so far, and the range of keys they still match. */
+  keyPos = -1;
+  keyLo = 0;
+  keyHi = 0;
+
+  /**
+   * Restricts the top-level keys to `names` (only used before any byte is pushed). Names
+   * with quotes, backslashes or control characters, or more than 30, disable the restriction.
+   */
+  restrictKeys(names: readonly string[]): this {
+    const enc = new TextEncoder();
+    const simple = names.length <= 30 && names.every((n) => n.length > 0 && !/["\\\u0000-\u001f]/.test(n));
+    if (!simple) return this;
+    this.keys = [...new Set(names)].map((n) => enc.encode(n)).sort(compareBytes);
+    return this;
+  }
 
   copyFrom(o: JsonPrefixScanner): void {
     this.mode = o.mode;
@@ -109,6 +217,11 @@ export class JsonPrefixScanner {
     this.literal = o.literal;
     this.gap = o.gap;
     this.indent = o.indent;
+    this.keys = o.keys;
+    this.usedKeys = o.usedKeys;
+    this.keyPos = o.keyPos;
+    this.keyLo = o.keyLo;
+    this.keyHi = o.keyHi;
   }
 
   get done(): boolean {
@@ -144,6 +257,7 @@ export class JsonPrefixScanner {
         return this.startValue(b);
       case "after":
         if (b === COMMA) {
+          if (this.stack.length === 1 && !this.keyLeft()) return false; // every allowed key is used
           this.mode = this.stack.endsWith("{") ? "objectKey" : "value";
           return true;
         }
@@ -189,10 +303,12 @@ export class JsonPrefixScanner {
       case "objectOpen":
       case "arrayOpen":
       case "after": return closers;
-      case "objectKey": return 4 + closers; // "":0
+      case "objectKey": return 4 + (this.restricted() ? this.shortestKey(0, this.keys!.length, 0) : 0) + closers; // "":0
       case "colon": return 2 + closers;
       case "value": return 1 + closers;
-      case "string": return this.utf8Need + 1 + afterKey + closers;
+      case "string":
+        if (this.keyPos >= 0) return this.shortestKey(this.keyLo, this.keyHi, this.keyPos) + 1 + afterKey + closers;
+        return this.utf8Need + 1 + afterKey + closers;
       case "escape": return 2 + afterKey + closers;
       case "unicode": return this.hexLeft + 1 + afterKey + closers;
       case "number": return (this.num === "minus" || this.num === "dot" || this.num === "e" || this.num === "sign" ? 1 : 0) + closers;
@@ -215,7 +331,12 @@ export class JsonPrefixScanner {
       case "objectKey": return QUOTE;
       case "colon": return COLON;
       case "value": return 0x30;
-      case "string": return this.utf8Need > 0 ? this.utf8Lo : QUOTE;
+      case "string": {
+        if (this.keyPos < 0) return this.utf8Need > 0 ? this.utf8Lo : QUOTE;
+        const k = this.shortestKeyIndex(this.keyLo, this.keyHi);
+        const key = this.keys![k]!;
+        return key.length > this.keyPos ? key[this.keyPos] : QUOTE;
+      }
       case "escape": return 0x6e; // n
       case "unicode": return 0x30;
       case "number": return this.num === "minus" || this.num === "dot" || this.num === "e" || this.num === "sign" ? 0x30 : closer;
@@ -236,9 +357,72 @@ export class JsonPrefixScanner {
   }
 
   private openString(key: boolean): boolean {
+    this.keyPos = -1;
+    if (key && this.stack.length === 1 && this.keys) {
+      if (!this.keyLeft()) return false;
+      this.keyPos = 0;
+      this.keyLo = 0;
+      this.keyHi = this.keys.length;
+    }
     this.mode = "string";
     this.inKey = key;
     this.utf8Need = 0;
+    return true;
+  }
+
+  /** The key being written is a restricted top-level key. */
+  private restricted(): boolean {
+    return this.keys !== undefined && this.stack.length === 1;
+  }
+
+  /** Some allowed top-level key is still unused (always true without a restriction). */
+  private keyLeft(): boolean {
+    return this.keys === undefined || this.usedKeys !== (1 << this.keys.length) - 1;
+  }
+
+  /** The shortest unused key in [lo, hi) (-1 if none); keys in a range share their first bytes. */
+  private shortestKeyIndex(lo: number, hi: number): number {
+    let best = -1;
+    for (let i = lo; i < hi; i++) {
+      if (this.usedKeys & (1 << i)) continue;
+      if (best < 0 || this.keys![i]!.length < this.keys![best]!.length) best = i;
+    }
+    return best;
+  }
+
+  private shortestKey(lo: number, hi: number, pos: number): number {
+    const i = this.shortestKeyIndex(lo, hi);
+    return i < 0 ? 0 : this.keys![i]!.length - pos;
+  }
+
+  /** A byte of a restricted key: it must continue some unused allowed key. */
+  private keyByte(b: number): boolean {
+    const keys = this.keys!;
+    const pos = this.keyPos;
+    if (b === QUOTE) {
+      for (let i = this.keyLo; i < this.keyHi; i++) {
+        if (keys[i]!.length === pos && !(this.usedKeys & (1 << i))) {
+          this.usedKeys |= 1 << i;
+          this.keyPos = -1;
+          this.mode = "colon";
+          return true;
+        }
+      }
+      return false;
+    }
+    // Keys are sorted, so those that continue with b form a range.
+    let lo = this.keyLo;
+    while (lo < this.keyHi && !(keys[lo]!.length > pos && keys[lo]![pos] === b)) lo++;
+    let hi = lo;
+    let free = false;
+    while (hi < this.keyHi && keys[hi]!.length > pos && keys[hi]![pos] === b) {
+      if (!(this.usedKeys & (1 << hi))) free = true;
+      hi++;
+    }
+    if (!free) return false;
+    this.keyLo = lo;
+    this.keyHi = hi;
+    this.keyPos = pos + 1;
     return true;
   }
 
@@ -270,6 +454,7 @@ export class JsonPrefixScanner {
   }
 
   private stringByte(b: number): boolean {
+    if (this.keyPos >= 0) return this.keyByte(b);
     if (this.utf8Need > 0) {
       if (b < this.utf8Lo || b > this.utf8Hi) return false;
       this.utf8Need--;
@@ -439,4 +624,9 @@ export class JsonObjectConstraint implements TokenConstraint {
     this.steered = { id, base };
     steer.bias.set(id, (base ?? 0) + STEERING_BIAS);
   }
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < a.length && i < b.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
 }

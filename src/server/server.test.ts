@@ -208,6 +208,61 @@ test("llama4 serve answers the official OpenAI client", async (t) => {
     assert.equal(none.usage!.prompt_tokens, encodeDialog(normalizeMessages(messages), { tokenizer }).tokens.length);
   });
 
+  await t.test("tool_choice required and a named tool force a call to an offered tool, streaming and not", async () => {
+    // Random weights never write a tool call on their own: these pass only because the
+    // reply is constrained.
+    const tools: FunctionTool[] = [
+      { type: "function", function: { name: "get_weather", description: "Weather in a city", parameters: { type: "object", properties: { city: { type: "string" }, unit: { type: "string", enum: ["c", "f"] } }, required: ["city"] } } },
+      { type: "function", function: { name: "get_time", parameters: { type: "object", properties: {} } } },
+      { type: "function", function: { name: "get_news", parameters: { type: "object" } } },
+    ];
+    const declared = new Map([["get_weather", ["city", "unit"]], ["get_time", []], ["get_news", undefined]]);
+    const messages = ask("What is the weather in Paris?");
+    const choices: [OpenAI.ChatCompletionToolChoiceOption, string | undefined][] = [
+      ["required", undefined],
+      [{ type: "function", function: { name: "get_time" } }, "get_time"],
+      [{ type: "function", function: { name: "get_weather" } }, "get_weather"],
+    ];
+    const checkCall = (call: { function: { name: string; arguments: string } }, want: string | undefined) => {
+      assert.ok(declared.has(call.function.name), call.function.name);
+      if (want !== undefined) assert.equal(call.function.name, want);
+      const args = JSON.parse(call.function.arguments) as unknown;
+      assert.ok(typeof args === "object" && args !== null && !Array.isArray(args), call.function.arguments);
+      const keys = declared.get(call.function.name);
+      if (keys) for (const k of Object.keys(args)) assert.ok(keys.includes(k), `undeclared parameter ${k}`);
+    };
+    for (const [tool_choice, want] of choices) {
+      for (const temperature of [0, 1]) {
+        const req = { model: MODEL_ID, messages, tools: tools as OpenAI.ChatCompletionTool[], tool_choice, max_tokens: 40, temperature, seed: 9 };
+        const r = await openai.chat.completions.create(req);
+        const choice = r.choices[0]!;
+        const what = `${JSON.stringify(tool_choice)} T=${temperature}`;
+        assert.equal(choice.message.content, null, what);
+        assert.equal(choice.message.tool_calls?.length, 1, what);
+        const call = choice.message.tool_calls![0]! as OpenAI.ChatCompletionMessageFunctionToolCall;
+        checkCall(call, want);
+        // The budget may cut a long argument (then "length"); a fully forced call never is.
+        assert.ok(choice.finish_reason === "tool_calls" || (choice.finish_reason === "length" && want !== "get_time"), `${what}: ${choice.finish_reason}`);
+        if (want === "get_time") assert.equal(choice.finish_reason, "tool_calls");
+
+        const stream = await openai.chat.completions.create({ ...req, stream: true });
+        let content = "";
+        let finish: string | null = null;
+        const streamed: { name: string; arguments: string }[] = [];
+        for await (const chunk of stream) {
+          const c = chunk.choices[0];
+          if (!c) continue;
+          content += c.delta.content ?? "";
+          for (const tc of c.delta.tool_calls ?? []) streamed[tc.index] = { name: tc.function?.name ?? "", arguments: tc.function?.arguments ?? "" };
+          finish = c.finish_reason ?? finish;
+        }
+        assert.equal(content, "", what);
+        assert.equal(finish, choice.finish_reason, what);
+        assert.deepEqual(streamed, [{ name: call.function.name, arguments: call.function.arguments }], what);
+      }
+    }
+  });
+
   await t.test("completions: text and token prompts, streaming, logprobs", async () => {
     const r = await openai.completions.create({ model: MODEL_ID, prompt: "Once upon a time", max_tokens: 5, temperature: 0, logprobs: 2 });
     assert.equal(r.object, "text_completion");

@@ -17,8 +17,16 @@ export interface FunctionTool {
   readonly [field: string]: unknown;
 }
 
-/** Which tools the model may call ("required" and a named tool are asked for, not enforced). */
+/**
+ * Which tools the model may call. "required" and a named tool are enforced: the reply is
+ * constrained to be a call of an offered tool (tool-constraint.ts).
+ */
 export type ToolChoice = "none" | "auto" | "required" | { readonly name: string };
+
+/** Whether the reply must be a tool call ("required" or a named tool). */
+export function toolCallRequired(choice: ToolChoice): boolean {
+  return choice === "required" || typeof choice === "object";
+}
 
 /** An OpenAI assistant tool call. */
 export interface OpenAIToolCallOut {

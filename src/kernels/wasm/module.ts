@@ -21,6 +21,13 @@ export interface KernelExports {
   readonly matmul_q4_k: MatmulKernel;
   readonly matmul_q5_k: MatmulKernel;
   readonly matmul_q6_k: MatmulKernel;
+  /**
+   * Attention over (token, head) units [r0, r1) with the KV cache stored as f32 / f16 / Q8_0:
+   * (params, q, out, k, v, 0, 0, 0, r0, r1), parameters in memory (assembly/attention.ts).
+   */
+  readonly attn_rows_f32: MatmulKernel;
+  readonly attn_rows_f16: MatmulKernel;
+  readonly attn_rows_q8_0: MatmulKernel;
   /** Rows of x f32 [T, I] reordered for matmul_f16/bf16: each group of 8 → evens, then odds. */
   pair_split(src: number, dst: number, T: number, I: number): void;
   /** x f32 [T, I] → q int16 [T, I], d f32 [T, I/32] (ggml Q8_0 rules). */
@@ -46,6 +53,7 @@ export interface KernelExports {
 export const ROW_KERNELS = [
   "matmul_f32", "matmul_f16", "matmul_bf16", "matmul_q8_0", "matmul_q4_0", "matmul_q5_0",
   "matmul_q4_k", "matmul_q5_k", "matmul_q6_k",
+  "attn_rows_f32", "attn_rows_f16", "attn_rows_q8_0",
 ] as const;
 export type RowKernelName = (typeof ROW_KERNELS)[number];
 

@@ -1,0 +1,180 @@
+// Attention for the WASM kernel set: KV-cache memory in the arena with reuse, and one
+// threaded kernel call per (layer, sequence segment) that reads the cache in place.
+//
+// KV memory: the arena never frees, so cache buffers come from size classes (4 per power of
+// two, ≥ 4 KiB) with a free list each; a freed buffer is handed to the next request of its
+// class, so finished sequences' memory serves the next ones and the arena stops growing.
+//
+// attend(): q rows are copied into the scratch region of the memory holding the cache, the
+// kernel for the cache's element type runs over (token, head) units on every thread, and
+// the output rows are copied back. Each chunk of units has its own scores slot (as many
+// floats as the cache has rows). A cache outside kernel memory is copied in for the call.
+import type { AttendJob, AttentionKernels, KVType } from "./kernels.js";
+import type { ArenaMemory, WasmArena } from "./wasm/arena.js";
+import type { KernelExports, RowKernelName } from "./wasm/module.js";
+import type { ThreadPool } from "./threads.js";
+import { MAX_CHUNKS } from "./wasm/control.js";
+
+export interface FastAttentionContext {
+  readonly arena: WasmArena;
+  readonly pool: ThreadPool;
+  readonly threads: number;
+  /** The main thread's kernel instance per memory index (filled as memories appear). */
+  readonly instances: readonly KernelExports[];
+}
+
+/** The per-head helpers fast.ts already has (kept for the vision tower). */
+export type AttentionHelpers = Pick<AttentionKernels, "scratch" | "attnScores" | "softmaxInPlace" | "attnAccumulate">;
+
+const KERNEL: Record<KVType, RowKernelName> = { f32: "attn_rows_f32", f16: "attn_rows_f16", q8_0: "attn_rows_q8_0" };
+/** Below this many multiply-adds a call runs on the calling thread alone. */
+const SERIAL_MACS = 1 << 15;
+/** Chunks of units per thread (dynamic claiming balances the causal triangle of prefill). */
+const CHUNKS_PER_THREAD = 4;
+const PARAM_BYTES = 64;
+const ALIGN = 64;
+const align = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
+const MIN_CLASS = 4096;
+
+/** The size class of a request: the smallest of 2^e·{1, 1.25, 1.5, 1.75} ≥ bytes (≥ 4 KiB). */
+export function kvSizeClass(bytes: number): number {
+  if (bytes <= MIN_CLASS) return MIN_CLASS;
+  const e = Math.floor(Math.log2(bytes));
+  const base = 2 ** e;
+  for (const f of [1, 1.25, 1.5, 1.75, 2]) {
+    const c = base * f;
+    if (c >= bytes) return c;
+  }
+  return base * 2;
+}
+
+/** Arena memory for KV caches, in size classes with free lists (the arena itself never frees). */
+export class KVMemoryPool {
+  private readonly free = new Map<number, Uint8Array[]>();
+  private readonly live = new WeakSet<Uint8Array>();
+  private inUseBytes = 0;
+  private pooledBytes = 0;
+
+  constructor(private readonly arena: WasmArena) {}
+
+  alloc(bytes: number): Uint8Array {
+    if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError(`KV memory: bad size ${bytes}`);
+    const size = kvSizeClass(bytes);
+    const list = this.free.get(size);
+    let view = list?.pop();
+    if (view) this.pooledBytes -= size;
+    else view = this.arena.alloc("u8", size);
+    this.live.add(view);
+    this.inUseBytes += size;
+    return view;
+  }
+
+  /** Takes back a view from alloc (anything else, or a second free, is ignored). */
+  release(view: Uint8Array): void {
+    if (!this.live.has(view)) return;
+    this.live.delete(view);
+    const size = view.byteLength;
+    let list = this.free.get(size);
+    if (!list) this.free.set(size, (list = []));
+    list.push(view);
+    this.inUseBytes -= size;
+    this.pooledBytes += size;
+  }
+
+  get stats(): { inUse: number; pooled: number } {
+    return { inUse: this.inUseBytes, pooled: this.pooledBytes };
+  }
+}
+
+export function createFastAttention(ctx: FastAttentionContext, helpers: AttentionHelpers): AttentionKernels {
+  const { arena, pool, threads, instances } = ctx;
+  const kvPool = new KVMemoryPool(arena);
+
+  function attend(job: AttendJob): void {
+    const { q, out, row, T, p0, H, Hkv, d, kv } = job;
+    if (T <= 0) return;
+    if (!(H > 0 && Hkv > 0 && H % Hkv === 0)) throw new RangeError(`attend: ${H} query heads do not group over ${Hkv} KV heads`);
+    if (kv.type === "q8_0" && d % 32 !== 0) throw new RangeError(`attend: q8_0 KV needs head_dim a multiple of 32, got ${d}`);
+    const hd = H * d;
+    if (q.length < (row + T) * hd || out.length < (row + T) * hd) throw new RangeError(`attend: q and out need ${(row + T) * hd} values`);
+    const last = p0 + T - 1;
+    // Every token sees its own row: the cache must reach the last token's position.
+    if (kv.start > p0 || kv.start + kv.length - 1 < last) {
+      throw new RangeError(`attend: the cache holds positions ${kv.start}..${kv.start + kv.length - 1}, the tokens are at ${p0}..${last}`);
+    }
+    const chunk = job.chunk ?? 0;
+    const kvBytes = kv.length * kv.rowBytes;
+    if (kv.k.length < kvBytes || kv.v.length < kvBytes) throw new RangeError(`attend: the cache needs ${kvBytes} bytes of K and V`);
+
+    // The cache in place when it is in kernel memory (K and V in one memory), else a copy.
+    let kAt = arena.locate(kv.k);
+    let vAt = arena.locate(kv.v);
+    let copy: Uint8Array | undefined;
+    if (!kAt || !vAt || kAt.memory !== vAt.memory) {
+      copy = kvPool.alloc(2 * kvBytes);
+      copy.set(kv.k.subarray(0, kvBytes), 0);
+      copy.set(kv.v.subarray(0, kvBytes), kvBytes);
+      kAt = arena.locate(copy)!;
+      vAt = { memory: kAt.memory, byteOffset: kAt.byteOffset + kvBytes };
+    }
+    try {
+      run(job, kAt.memory, kAt.byteOffset, vAt.byteOffset, chunk);
+    } finally {
+      if (copy) kvPool.release(copy);
+    }
+  }
+
+  function run(job: AttendJob, m: ArenaMemory, kAddr: number, vAddr: number, chunk: number): void {
+    const { q, out, row, T, p0, H, Hkv, d, kv } = job;
+    const k = instances[m.index]!;
+    const buffer = arena.buffer(m);
+    const hd = H * d;
+    // Scratch: params | chunk slots | q [pass, H, d] | out [pass, H, d]. A slot holds the
+    // scores of one GQA group's heads and one cached row widened to f32.
+    const headScores = align(kv.length * 4);
+    const slotBytes = (H / Hkv) * headScores + align(d * 4);
+    const avail = m.scratchBytes - PARAM_BYTES - 2 * ALIGN;
+    const perToken = 2 * hd * 4;
+    const macs = T * H * kv.length * d * 2;
+    let slots = macs < SERIAL_MACS || threads === 1 ? 1 : Math.min(threads * CHUNKS_PER_THREAD, MAX_CHUNKS, T * H);
+    // At most half the scratch for slots, and room for one token's q and out in any case.
+    slots = Math.max(1, Math.min(slots, Math.floor(avail / 2 / slotBytes), Math.floor((avail - perToken) / slotBytes)));
+    if (slots * slotBytes + perToken > avail) {
+      throw new RangeError(`attention over ${kv.length} cached rows needs ${slots * slotBytes + perToken} scratch bytes, the arena has ${m.scratchBytes}`);
+    }
+    const pass = Math.min(T, Math.floor((avail - slots * slotBytes) / perToken));
+    const params = m.scratchOffset;
+    const scoresAt = params + PARAM_BYTES;
+    const qAt = scoresAt + slots * slotBytes;
+    const outAt = qAt + align(pass * hd * 4);
+    const p32 = new Int32Array(buffer, params, PARAM_BYTES / 4);
+    const pf = new Float32Array(buffer, params, PARAM_BYTES / 4);
+    const kernel = KERNEL[kv.type];
+    for (let t0 = 0; t0 < T; t0 += pass) {
+      const n = Math.min(pass, T - t0);
+      const units = n * H;
+      const chunks = Math.min(slots, units);
+      let chunkUnits = Math.ceil(units / chunks);
+      // Whole GQA groups per chunk (each cached row is then read once per group), unless
+      // there are fewer groups than threads.
+      const group = H / Hkv;
+      if (units / group >= threads) chunkUnits = Math.ceil(chunkUnits / group) * group;
+      p32[0] = H; p32[1] = Hkv; p32[2] = d; p32[3] = p0 + t0; p32[4] = kv.start; p32[5] = chunk;
+      p32[6] = kv.rowBytes; pf[7] = job.scale; p32[8] = scoresAt; p32[9] = slotBytes; p32[10] = chunkUnits;
+      p32[11] = headScores;
+      const r = row + t0;
+      new Float32Array(buffer, qAt, n * hd).set(q.subarray(r * hd, (r + n) * hd));
+      if (chunks === 1) k[kernel](params, qAt, outAt, kAddr, vAddr, 0, 0, 0, 0, units);
+      else pool.run(m.index, kernel, [params, qAt, outAt, kAddr, vAddr, 0, 0, 0], units, chunkUnits);
+      out.set(new Float32Array(buffer, outAt, n * hd), r * hd);
+    }
+  }
+
+  return {
+    attend,
+    allocKV: (bytes) => kvPool.alloc(bytes),
+    freeKV: (view) => kvPool.release(view),
+    kvMemory: () => kvPool.stats,
+    ...helpers,
+  };
+}

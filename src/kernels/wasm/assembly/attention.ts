@@ -1,0 +1,162 @@
+// Attention of a block of query tokens against a KV cache read in place: one row kernel per
+// KV element type (f32, f16, ggml Q8_0). A "row" is one (token, head) unit: u = t·H + h.
+// For each unit: scores[j] = scale · q·K[lo+j] over the token's visible rows, softmax (the
+// same routine as `softmax`), out = Σ_j p[j]·V[lo+j]. Threads split [0, T·H) into chunks; each
+// chunk works in its own slot of the scores region.
+//
+// Parameter block (i32 words at `params`):
+//   0 H, 1 Hkv, 2 d, 3 p0 (absolute position of token 0), 4 start (absolute position of
+//   cache row 0), 5 chunk (0: global), 6 rowBytes (one cached row, all KV heads), 7 scale
+//   (f32 bits), 8 scores region, 9 bytes per chunk slot, 10 units per chunk, 11 bytes of
+//   scores per head (a slot holds H/Hkv heads' scores, then one widened row of d floats).
+// q and out: f32 [T, H, d]. k, v: cache row 0 of keys / values.
+import { halfAt, halfToF32, halvesToF32, hsum } from "./common";
+import { softmax } from "./ops";
+
+const KV_F32: i32 = 0;
+const KV_F16: i32 = 1;
+const KV_Q8_0: i32 = 2;
+
+/** Four f16 (sign-extended to i32 lanes) → f32x4, infinities and NaN included. */
+@inline function widenHalves(lanes: v128): v128 {
+  return halvesToF32(i32x4.shl(lanes, 13), true);
+}
+
+/** As ops.ts dotF32: Σ a[i]·b[i], i < n (two f32x4 accumulators, scalar tail). */
+@inline function dotF32(a: usize, b: usize, n: i32): f32 {
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const o = <usize>i << 2;
+    s0 = f32x4.add(s0, f32x4.mul(v128.load(a + o), v128.load(b + o)));
+    s1 = f32x4.add(s1, f32x4.mul(v128.load(a + o, 16), v128.load(b + o, 16)));
+  }
+  let s: f32 = 0;
+  for (; i < n; i++) s += load<f32>(a + (<usize>i << 2)) * load<f32>(b + (<usize>i << 2));
+  return hsum(f32x4.add(s0, s1)) + s;
+}
+
+/** As ops.ts axpy: y[i] += alpha·x[i], i < n. */
+@inline function axpyF32(y: usize, alpha: f32, x: usize, n: i32): void {
+  const a = f32x4.splat(alpha);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(y + o, f32x4.add(v128.load(y + o), f32x4.mul(a, v128.load(x + o))));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(y + o, load<f32>(y + o) + alpha * load<f32>(x + o));
+  }
+}
+
+/**
+ * One head of one cached row as f32: the row itself when stored as f32, else widened into
+ * `buf` (d floats): f16 exactly (infinities and NaN included), q8_0 as q·d per block.
+ */
+@inline function rowF32(src: usize, buf: usize, d: i32, type: i32): usize {
+  if (type == KV_F32) return src;
+  if (type == KV_F16) {
+    let i = 0;
+    for (; i + 8 <= d; i += 8) {
+      const raw = v128.load(src + (<usize>i << 1));
+      const o = buf + (<usize>i << 2);
+      v128.store(o, widenHalves(i32x4.extend_low_i16x8_s(raw)));
+      v128.store(o, widenHalves(i32x4.extend_high_i16x8_s(raw)), 16);
+    }
+    for (; i < d; i++) store<f32>(buf + (<usize>i << 2), halfToF32(load<u16>(src + (<usize>i << 1))));
+    return buf;
+  }
+  // q8_0: d is a multiple of 32.
+  const blocks = d >> 5;
+  for (let b = 0; b < blocks; b++) {
+    const blk = src + <usize>b * 34;
+    const o = buf + (<usize>b << 7);
+    const s = f32x4.splat(halfAt(blk));
+    const x = v128.load(blk, 2);
+    const y = v128.load(blk, 18);
+    const x0 = i16x8.extend_low_i8x16_s(x), x1 = i16x8.extend_high_i8x16_s(x);
+    const y0 = i16x8.extend_low_i8x16_s(y), y1 = i16x8.extend_high_i8x16_s(y);
+    v128.store(o, f32x4.mul(s, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(x0))));
+    v128.store(o, f32x4.mul(s, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(x0))), 16);
+    v128.store(o, f32x4.mul(s, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(x1))), 32);
+    v128.store(o, f32x4.mul(s, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(x1))), 48);
+    v128.store(o, f32x4.mul(s, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(y0))), 64);
+    v128.store(o, f32x4.mul(s, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(y0))), 80);
+    v128.store(o, f32x4.mul(s, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(y1))), 96);
+    v128.store(o, f32x4.mul(s, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(y1))), 112);
+  }
+  return buf;
+}
+
+/**
+ * Units [r0, r1) are taken in runs that share a token and a KV head (the query heads of one
+ * GQA group, clipped to the range): each cached row is widened once per run and used by
+ * every head of it. Per head the arithmetic is that of attn_scores / softmax /
+ * attn_accumulate, so an f32 cache gives the per-head kernels' results bit for bit.
+ */
+@inline function attnRows(params: usize, q: usize, out: usize, k: usize, v: usize, r0: i32, r1: i32, type: i32): void {
+  const H = load<i32>(params);
+  const Hkv = load<i32>(params, 4);
+  const d = load<i32>(params, 8);
+  const p0 = load<i32>(params, 12);
+  const start = load<i32>(params, 16);
+  const chunk = load<i32>(params, 20);
+  const rowBytes = <usize>load<u32>(params, 24);
+  const scale = load<f32>(params, 28);
+  const chunkUnits = load<i32>(params, 40);
+  const headScores = <usize>load<u32>(params, 44);
+  // This chunk's slot: group × headScores bytes of scores, then one widened row (d floats).
+  const slot = <usize>load<u32>(params, 32) + <usize>(r0 / chunkUnits) * <usize>load<u32>(params, 36);
+  const group = H / Hkv;
+  const buf = slot + <usize>group * headScores;
+  const headBytes: usize = type == KV_F32 ? <usize>d << 2 : type == KV_F16 ? <usize>d << 1 : <usize>(d >> 5) * 34;
+  let u = r0;
+  while (u < r1) {
+    const t = u / H;
+    const h = u - t * H;
+    const kvh = h / group;
+    let heads = (kvh + 1) * group - h;
+    if (heads > r1 - u) heads = r1 - u;
+    const p = p0 + t;
+    let first = chunk > 0 ? p - p % chunk : 0;
+    if (first < start) first = start;
+    const n = p - first + 1;
+    const off = <usize>(first - start) * rowBytes + <usize>kvh * headBytes;
+    const kr = k + off;
+    const vr = v + off;
+    const qp = q + ((<usize>u * d) << 2);
+    const op = out + ((<usize>u * d) << 2);
+    const dBytes = <usize>d << 2;
+    for (let j = 0; j < n; j++) {
+      const row = rowF32(kr + <usize>j * rowBytes, buf, d, type);
+      for (let g = 0; g < heads; g++) {
+        store<f32>(slot + <usize>g * headScores + (<usize>j << 2), dotF32(qp + <usize>g * dBytes, row, d) * scale);
+      }
+    }
+    for (let g = 0; g < heads; g++) {
+      softmax(slot + <usize>g * headScores, n);
+      const o = op + <usize>g * dBytes;
+      for (let i = 0; i < d; i++) store<f32>(o + (<usize>i << 2), 0);
+    }
+    for (let j = 0; j < n; j++) {
+      const row = rowF32(vr + <usize>j * rowBytes, buf, d, type);
+      for (let g = 0; g < heads; g++) {
+        axpyF32(op + <usize>g * dBytes, load<f32>(slot + <usize>g * headScores + (<usize>j << 2)), row, d);
+      }
+    }
+    u += heads;
+  }
+}
+
+export function attn_rows_f32(params: usize, q: usize, out: usize, k: usize, v: usize, a5: i32, a6: i32, a7: i32, r0: i32, r1: i32): void {
+  attnRows(params, q, out, k, v, r0, r1, KV_F32);
+}
+
+export function attn_rows_f16(params: usize, q: usize, out: usize, k: usize, v: usize, a5: i32, a6: i32, a7: i32, r0: i32, r1: i32): void {
+  attnRows(params, q, out, k, v, r0, r1, KV_F16);
+}
+
+export function attn_rows_q8_0(params: usize, q: usize, out: usize, k: usize, v: usize, a5: i32, a6: i32, a7: i32, r0: i32, r1: i32): void {
+  attnRows(params, q, out, k, v, r0, r1, KV_Q8_0);
+}
