@@ -11,7 +11,7 @@
 // floats as the cache has rows). A cache outside kernel memory is copied in for the call.
 import type { AttendJob, AttentionKernels, KVType } from "./kernels.js";
 import type { ArenaMemory, WasmArena } from "./wasm/arena.js";
-import type { KernelExports, RowKernelName } from "./wasm/module.js";
+import { threadSlot, type KernelExports, type RowKernelName } from "./wasm/module.js";
 import type { ThreadPool } from "./threads.js";
 import { MAX_CHUNKS } from "./wasm/control.js";
 
@@ -164,7 +164,7 @@ export function createFastAttention(ctx: FastAttentionContext, helpers: Attentio
       p32[11] = headScores;
       const r = row + t0;
       new Float32Array(buffer, qAt, n * hd).set(q.subarray(r * hd, (r + n) * hd));
-      if (chunks === 1) k[kernel](params, qAt, outAt, kAddr, vAddr, 0, 0, 0, 0, units);
+      if (chunks === 1) k[kernel](params, qAt, outAt, kAddr, vAddr, 0, 0, 0, 0, units, threadSlot(0));
       else pool.run(m.index, kernel, [params, qAt, outAt, kAddr, vAddr, 0, 0, 0], units, chunkUnits);
       out.set(new Float32Array(buffer, outAt, n * hd), r * hd);
     }

@@ -14,6 +14,8 @@ export interface WorkerInit {
   readonly port: MessagePort;
   /** Checks of the generation word before sleeping on it. */
   readonly spin: number;
+  /** This worker's private scratch line (threadSlot). */
+  readonly slot: number;
 }
 
 /** A memory announced after the worker started: { index, memory }. */
@@ -59,7 +61,7 @@ for (;;) {
   seen = Atomics.load(i32, GEN);
   // A memory too new to have reached this worker: leave the job to the others.
   if (catchUpMemories()) {
-    const ran = runChunks(control, seen, kernelsFor);
+    const ran = runChunks(control, seen, kernelsFor, init.slot);
     if (ran > 0) Atomics.add(i32, WORKER_CHUNKS, ran);
   }
 }

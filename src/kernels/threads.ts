@@ -9,7 +9,7 @@ import {
   ARGS, ARG_COUNT, CHUNK_ROWS, CLAIM, CONTROL_BYTES, DONE, ERROR, GEN, KERNEL, MAX_CHUNKS, MEMORIES, MEMORY, ROWS, SLEEPERS,
   STOP, WORKER_CHUNKS, claimWord, controlView, errorText, runChunks, type Control,
 } from "./wasm/control.js";
-import { ROW_KERNELS, type KernelExports, type RowKernelName } from "./wasm/module.js";
+import { ROW_KERNELS, threadSlot, type KernelExports, type RowKernelName } from "./wasm/module.js";
 import type { WasmMemory, WasmModule } from "./wasm/wasm-api.js";
 import type { MemoryMessage, WorkerInit } from "./threads-worker.js";
 
@@ -59,7 +59,7 @@ export class ThreadPool {
     const starts: Promise<Error | undefined>[] = [];
     for (let i = 1; i < this.threads; i++) {
       const { port1, port2 } = new MessageChannel();
-      const init: WorkerInit = { module, memories: [], control: this.control.buffer, port: port2, spin };
+      const init: WorkerInit = { module, memories: [], control: this.control.buffer, port: port2, spin, slot: threadSlot(i) };
       const worker = startWorker(init, [port2]);
       worker.unref();
       port1.unref();
@@ -115,7 +115,7 @@ export class ThreadPool {
     const chunks = Math.ceil(rows / chunkRows);
     if (chunks > MAX_CHUNKS) throw new RangeError(`thread pool: ${chunks} chunks exceed ${MAX_CHUNKS}`);
     if (this.workers.length === 0 || chunks === 1) {
-      main[kernel](args[0]!, args[1]!, args[2]!, args[3]!, args[4]!, args[5]!, args[6]!, args[7]!, 0, rows);
+      main[kernel](args[0]!, args[1]!, args[2]!, args[3]!, args[4]!, args[5]!, args[6]!, args[7]!, 0, rows, threadSlot(0));
       return;
     }
     const c = this.control;
@@ -133,7 +133,7 @@ export class ThreadPool {
     Atomics.store(i32, CLAIM, claimWord(gen, chunks));
     Atomics.store(i32, GEN, gen);
     if (Atomics.load(i32, SLEEPERS) > 0) Atomics.notify(i32, GEN);
-    runChunks(c, gen, (m) => this.mainKernels[m]!);
+    runChunks(c, gen, (m) => this.mainKernels[m]!, threadSlot(0));
     let spins = 0;
     for (;;) {
       const done = Atomics.load(i32, DONE);

@@ -72,7 +72,7 @@ export function claimChunk(c: Control, gen: number): number {
  * caller's instance on the job's memory (looked up after the first claim, when the job is
  * pinned). Returns the number of chunks run.
  */
-export function runChunks(c: Control, gen: number, kernelsFor: (memory: number) => KernelExports): number {
+export function runChunks(c: Control, gen: number, kernelsFor: (memory: number) => KernelExports, slot: number): number {
   let chunk = claimChunk(c, gen);
   if (chunk < 0) return 0;
   let ran = 0;
@@ -93,7 +93,7 @@ export function runChunks(c: Control, gen: number, kernelsFor: (memory: number) 
     const r1 = Math.min(rows, r0 + chunkRows);
     try {
       if (!kernel) throw failure;
-      kernel(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, r0, r1);
+      kernel(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, r0, r1, slot);
     } catch (e) {
       recordError(c, e);
     }

@@ -5,10 +5,19 @@ import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { wasm, type WasmMemory, type WasmModule } from "./wasm-api.js";
 
-/** A row-range matmul kernel: y[t, r0..r1) for t < T. Pointers are byte addresses. */
+/**
+ * A row-range matmul kernel: y[t, r0..r1) for t < T. Pointers are byte addresses; `slot` is
+ * the calling thread's private scratch line (threadSlot).
+ */
 export type MatmulKernel = (
-  y: number, x: number, xScale: number, xSum: number, w: number, T: number, I: number, O: number, r0: number, r1: number,
+  y: number, x: number, xScale: number, xSum: number, w: number, T: number, I: number, O: number, r0: number, r1: number, slot: number,
 ) => void;
+
+/** Byte address of thread `i`'s private 64-byte scratch line in every memory (assembly/common.ts THREAD_SLOTS). */
+export function threadSlot(i: number): number {
+  if (!Number.isInteger(i) || i < 0 || i >= 1008) throw new RangeError(`thread slot ${i} out of range`);
+  return 1024 + 64 * i;
+}
 
 /** The exports of kernels.wasm, typed (see assembly/index.ts). */
 export interface KernelExports {

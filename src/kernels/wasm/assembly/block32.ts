@@ -10,7 +10,7 @@
 // Four activation rows share each decoded weight block (prefill, batched decode); one row
 // takes two weight rows at a time (decode). Every output runs the same sequence of
 // operations in each tiling, so results do not depend on tiling or threads.
-import { halfAt, hsumI32 } from "./common";
+import { halfAt, hsumI32, pin } from "./common";
 
 const Q8_0: i32 = 0;
 const Q4_0: i32 = 1;
@@ -65,16 +65,6 @@ const INV_256: f32 = 0.00390625;
   return i32x4.add(a, b);
 }
 
-/**
- * Stores lane 0 of `v` at `at` (an output this call owns and overwrites later). TurboFan
- * keeps loads in program order but sinks arithmetic to its first use, so an unrolled tile
- * would otherwise load every operand up front and spill; a store that needs one step's
- * result keeps that step's arithmetic ahead of the next step's loads.
- */
-@inline function pin(at: usize, v: v128): void {
-  store<i32>(at, i32x4.extract_lane(v, 0));
-}
-
 /** [Σ lanes of s0, Σ s1, Σ s2, Σ s3]: four integer sums at once (exact). */
 @inline function sum4(s0: v128, s1: v128, s2: v128, s3: v128): v128 {
   const u01 = i32x4.add(
@@ -97,7 +87,7 @@ const INV_256: f32 = 0.00390625;
 //   1 token × 4 blocks of one row (decode).
 // Activation scales of each full 4-token tile are stored [block][token] (quantize.ts).
 
-@inline function rowsBlock32(kind: i32, y: usize, xq: usize, xd: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32): void {
+@inline function rowsBlock32(kind: i32, y: usize, xq: usize, xd: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32, slot: usize): void {
   const nb = <usize>(I >> 5);
   const BB = blockBytes(kind);
   const rowBytes = nb * BB;
@@ -118,11 +108,11 @@ const INV_256: f32 = 0.00390625;
         const lo = blockLo(kind, wb);
         const hi = blockHi(kind, wb);
         const s0 = dotBlock(lo, hi, qp);
-        pin(yo, s0);
+        pin(slot, s0);
         const s1 = dotBlock(lo, hi, qp + qRow);
-        pin(yo + yRow, s1);
+        pin(slot, s1);
         const s2 = dotBlock(lo, hi, qp + 2 * qRow);
-        pin(yo + 2 * yRow, s2);
+        pin(slot, s2);
         const s3 = dotBlock(lo, hi, qp + 3 * qRow);
         const scale = f32x4.mul(f32x4.splat(halfAt(wb) * INV_256), v128.load(dp));
         acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sum4(s0, s1, s2, s3)), scale));
@@ -152,11 +142,11 @@ const INV_256: f32 = 0.00390625;
       while (wb < end4) {
         const w1 = wb + BB, w2 = wb + 2 * BB, w3 = wb + 3 * BB;
         const s0 = dotBlock(blockLo(kind, wb), blockHi(kind, wb), qp);
-        pin(yo, s0);
+        pin(slot, s0);
         const s1 = dotBlock(blockLo(kind, w1), blockHi(kind, w1), qp + 64);
-        pin(yo, s1);
+        pin(slot, s1);
         const s2 = dotBlock(blockLo(kind, w2), blockHi(kind, w2), qp + 128);
-        pin(yo, s2);
+        pin(slot, s2);
         const s3 = dotBlock(blockLo(kind, w3), blockHi(kind, w3), qp + 192);
         let dw = f32x4.splat(halfAt(wb));
         dw = f32x4.replace_lane(dw, 1, halfAt(w1));
@@ -181,12 +171,12 @@ const INV_256: f32 = 0.00390625;
   }
 }
 
-export function matmul_q8_0(y: usize, xq: usize, xd: usize, xsum: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32): void {
-  rowsBlock32(Q8_0, y, xq, xd, w, T, I, O, r0, r1);
+export function matmul_q8_0(y: usize, xq: usize, xd: usize, xsum: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32, slot: usize): void {
+  rowsBlock32(Q8_0, y, xq, xd, w, T, I, O, r0, r1, slot);
 }
-export function matmul_q4_0(y: usize, xq: usize, xd: usize, xsum: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32): void {
-  rowsBlock32(Q4_0, y, xq, xd, w, T, I, O, r0, r1);
+export function matmul_q4_0(y: usize, xq: usize, xd: usize, xsum: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32, slot: usize): void {
+  rowsBlock32(Q4_0, y, xq, xd, w, T, I, O, r0, r1, slot);
 }
-export function matmul_q5_0(y: usize, xq: usize, xd: usize, xsum: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32): void {
-  rowsBlock32(Q5_0, y, xq, xd, w, T, I, O, r0, r1);
+export function matmul_q5_0(y: usize, xq: usize, xd: usize, xsum: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32, slot: usize): void {
+  rowsBlock32(Q5_0, y, xq, xd, w, T, I, O, r0, r1, slot);
 }

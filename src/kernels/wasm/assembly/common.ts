@@ -6,6 +6,11 @@
 
 /** Byte address of the f16 → f32 table: the 256 KiB after the first (never used) 64 KiB. */
 export const F16_TABLE: usize = 65536;
+/**
+ * Per-thread scratch words, 64 bytes (one cache line) per thread from this address, in the
+ * otherwise unused first 64 KiB: row kernels get their thread's as `slot` (see `pin`).
+ */
+export const THREAD_SLOTS: usize = 1024;
 /** Bytes at the start of every memory that belong to the kernels (address 0 stays unused). */
 export const RESERVED_BYTES: usize = F16_TABLE + 65536 * 4;
 
@@ -119,4 +124,15 @@ export function f32ToHalfBits(v: f32): u32 {
 /** acc + f32(isum) · scale, lane-wise. */
 @inline export function scaleAdd(acc: v128, isum: v128, scale: f32): v128 {
   return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(scale)));
+}
+
+/**
+ * Stores `v` at `slot`, this thread's private scratch line (a plain vector store: no ALU). TurboFan keeps loads
+ * in program order but sinks arithmetic to its first use, so an unrolled tile would load
+ * every operand up front and spill; a store that needs one step's result keeps that step's
+ * arithmetic ahead of the next step's loads. (Private, because stores into shared output
+ * lines from two cores would bounce those lines between them.)
+ */
+@inline export function pin(slot: usize, v: v128): void {
+  v128.store(slot, v);
 }

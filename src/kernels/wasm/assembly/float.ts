@@ -5,7 +5,7 @@
 // Four activation rows share each weight load (prefill); each output is computed by the
 // same sequence of operations whether it falls in a 4-row tile or the 1-row tail, so the
 // result does not depend on T, on the row range or on the thread that computes it.
-import { evenHalvesToF32, halfToF32, hsum, oddHalvesToF32 } from "./common";
+import { evenHalvesToF32, halfToF32, hsum, oddHalvesToF32, pin } from "./common";
 
 const F32: i32 = 0;
 const F16: i32 = 1;
@@ -57,7 +57,7 @@ export function pair_split(src: usize, dst: usize, T: i32, I: i32): void {
  * yo, yo + yRow, …. For f16 rows converted without `exact`, returns whether the row holds
  * a half with exponent 31 (infinity or NaN), in which case the caller recomputes it exactly.
  */
-@inline function rowTile(kind: i32, exact: bool, N: i32, wr: usize, x0: usize, xRow: usize, I: i32, yo: usize, yRow: usize): bool {
+@inline function rowTile(kind: i32, exact: bool, N: i32, wr: usize, x0: usize, xRow: usize, I: i32, yo: usize, yRow: usize, slot: usize): bool {
   const I8 = I & ~7;
   const x1 = x0 + xRow, x2 = x1 + xRow, x3 = x2 + xRow;
   let a0 = f32x4.splat(0), b0 = f32x4.splat(0), a1 = f32x4.splat(0), b1 = f32x4.splat(0);
@@ -74,13 +74,11 @@ export function pair_split(src: usize, dst: usize, T: i32, I: i32): void {
     a0 = mulAdd(a0, wa, x0 + xo);
     b0 = mulAdd(b0, wb, x0 + xo + 16);
     if (N == 4) {
-      // Each store needs the row's result so far: it keeps the next row's loads after this
-      // row's arithmetic (TurboFan would otherwise hoist all loads and spill; see block32.ts).
-      store<f32>(yo, f32x4.extract_lane(b0, 0));
+      pin(slot, b0); // keeps the next row's loads after this row's arithmetic (common.ts)
       a1 = mulAdd(a1, wa, x1 + xo); b1 = mulAdd(b1, wb, x1 + xo + 16);
-      store<f32>(yo + yRow, f32x4.extract_lane(b1, 0));
+      pin(slot, b1);
       a2 = mulAdd(a2, wa, x2 + xo); b2 = mulAdd(b2, wb, x2 + xo + 16);
-      store<f32>(yo + 2 * yRow, f32x4.extract_lane(b2, 0));
+      pin(slot, b2);
       a3 = mulAdd(a3, wa, x3 + xo); b3 = mulAdd(b3, wb, x3 + xo + 16);
     }
   }
@@ -104,7 +102,7 @@ export function pair_split(src: usize, dst: usize, T: i32, I: i32): void {
   return kind == F16 && !exact && v128.any_true(i16x8.ge_u(top, i16x8.splat(0x7c00)));
 }
 
-@inline function rowsFloat(kind: i32, y: usize, x: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32): void {
+@inline function rowsFloat(kind: i32, y: usize, x: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32, slot: usize): void {
   const rowBytes = <usize>I << (kind == F32 ? 2 : 1);
   const xRow = <usize>I << 2;
   const yRow = <usize>O << 2;
@@ -114,7 +112,7 @@ export function pair_split(src: usize, dst: usize, T: i32, I: i32): void {
     for (let o = r0; o < r1; o++) {
       const wr = w + <usize>o * rowBytes;
       const yo = y + ((<usize>t * O + o) << 2);
-      if (rowTile(kind, false, 4, wr, x0, xRow, I, yo, yRow)) rowTile(kind, true, 4, wr, x0, xRow, I, yo, yRow);
+      if (rowTile(kind, false, 4, wr, x0, xRow, I, yo, yRow, slot)) rowTile(kind, true, 4, wr, x0, xRow, I, yo, yRow, slot);
     }
   }
   for (; t < T; t++) {
@@ -122,19 +120,19 @@ export function pair_split(src: usize, dst: usize, T: i32, I: i32): void {
     for (let o = r0; o < r1; o++) {
       const wr = w + <usize>o * rowBytes;
       const yo = y + ((<usize>t * O + o) << 2);
-      if (rowTile(kind, false, 1, wr, x0, xRow, I, yo, yRow)) rowTile(kind, true, 1, wr, x0, xRow, I, yo, yRow);
+      if (rowTile(kind, false, 1, wr, x0, xRow, I, yo, yRow, slot)) rowTile(kind, true, 1, wr, x0, xRow, I, yo, yRow, slot);
     }
   }
 }
 
-export function matmul_f32(y: usize, x: usize, xs: usize, xsum: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32): void {
-  rowsFloat(F32, y, x, w, T, I, O, r0, r1);
+export function matmul_f32(y: usize, x: usize, xs: usize, xsum: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32, slot: usize): void {
+  rowsFloat(F32, y, x, w, T, I, O, r0, r1, slot);
 }
 /** x in pair-split order. */
-export function matmul_f16(y: usize, x: usize, xs: usize, xsum: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32): void {
-  rowsFloat(F16, y, x, w, T, I, O, r0, r1);
+export function matmul_f16(y: usize, x: usize, xs: usize, xsum: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32, slot: usize): void {
+  rowsFloat(F16, y, x, w, T, I, O, r0, r1, slot);
 }
 /** x in pair-split order. */
-export function matmul_bf16(y: usize, x: usize, xs: usize, xsum: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32): void {
-  rowsFloat(BF16, y, x, w, T, I, O, r0, r1);
+export function matmul_bf16(y: usize, x: usize, xs: usize, xsum: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32, slot: usize): void {
+  rowsFloat(BF16, y, x, w, T, I, O, r0, r1, slot);
 }

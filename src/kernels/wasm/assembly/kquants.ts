@@ -11,7 +11,7 @@
 // Every output accumulates, super-block by super-block in f32, f32(exact integer sum)·(d·d_x)
 // and separately the mins term, and ends as their difference, in every tiling: results do
 // not depend on tiling or threads.
-import { halfAt, hsumI32 } from "./common";
+import { halfAt, hsumI32, pin } from "./common";
 
 const Q4_K: i32 = 0;
 const Q5_K: i32 = 1;
@@ -19,11 +19,6 @@ const Q6_K: i32 = 2;
 
 @inline function blockBytes(kind: i32): usize {
   return kind == Q4_K ? 144 : kind == Q5_K ? 176 : 210;
-}
-
-/** Stores lane 0 of `v` at `at` (owned, overwritten later): orders loads (see block32.ts `pin`). */
-@inline function pin(at: usize, v: v128): void {
-  store<i32>(at, i32x4.extract_lane(v, 0));
 }
 
 /** [Σ lanes of s0, Σ s1, Σ s2, Σ s3] (exact). */
@@ -99,7 +94,7 @@ const Q6_K: i32 = 2;
   return i32x4.add(s, i32x4.add(i32x4.dot_i16x8_s(we, v128.load(x)), i32x4.dot_i16x8_s(wo, v128.load(x, 16))));
 }
 
-@inline function rowsK(N: i32, kind: i32, y: usize, xq: usize, xd: usize, xsum: usize, w: usize, t: i32, I: i32, O: i32, r0: i32, r1: i32): void {
+@inline function rowsK(N: i32, kind: i32, y: usize, xq: usize, xd: usize, xsum: usize, w: usize, t: i32, I: i32, O: i32, r0: i32, r1: i32, slot: usize): void {
   const nb = <usize>(I >> 8);
   const BB = blockBytes(kind);
   const rowBytes = nb * BB;
@@ -139,13 +134,13 @@ const Q6_K: i32 = 2;
               const xo = xg + 0;
               u0 = dot16(u0, we, wo, xo);
               if (N == 4) {
-                pin(yo, u0);
+                pin(slot, u0);
                 u1 = dot16(u1, we, wo, xo + qRow);
-                pin(yo + yRow, u1);
+                pin(slot, u1);
                 u2 = dot16(u2, we, wo, xo + 2 * qRow);
-                pin(yo + 2 * yRow, u2);
+                pin(slot, u2);
                 u3 = dot16(u3, we, wo, xo + 3 * qRow);
-                pin(yo + 3 * yRow, u3);
+                pin(slot, u3);
               }
             }
             {
@@ -155,13 +150,13 @@ const Q6_K: i32 = 2;
               const xo = xg + 64;
               u0 = dot16(u0, we, wo, xo);
               if (N == 4) {
-                pin(yo, u0);
+                pin(slot, u0);
                 u1 = dot16(u1, we, wo, xo + qRow);
-                pin(yo + yRow, u1);
+                pin(slot, u1);
                 u2 = dot16(u2, we, wo, xo + 2 * qRow);
-                pin(yo + 2 * yRow, u2);
+                pin(slot, u2);
                 u3 = dot16(u3, we, wo, xo + 3 * qRow);
-                pin(yo + 3 * yRow, u3);
+                pin(slot, u3);
               }
             }
             {
@@ -171,13 +166,13 @@ const Q6_K: i32 = 2;
               const xo = xg + 128;
               u0 = dot16(u0, we, wo, xo);
               if (N == 4) {
-                pin(yo, u0);
+                pin(slot, u0);
                 u1 = dot16(u1, we, wo, xo + qRow);
-                pin(yo + yRow, u1);
+                pin(slot, u1);
                 u2 = dot16(u2, we, wo, xo + 2 * qRow);
-                pin(yo + 2 * yRow, u2);
+                pin(slot, u2);
                 u3 = dot16(u3, we, wo, xo + 3 * qRow);
-                pin(yo + 3 * yRow, u3);
+                pin(slot, u3);
               }
             }
             {
@@ -187,13 +182,13 @@ const Q6_K: i32 = 2;
               const xo = xg + 192;
               u0 = dot16(u0, we, wo, xo);
               if (N == 4) {
-                pin(yo, u0);
+                pin(slot, u0);
                 u1 = dot16(u1, we, wo, xo + qRow);
-                pin(yo + yRow, u1);
+                pin(slot, u1);
                 u2 = dot16(u2, we, wo, xo + 2 * qRow);
-                pin(yo + 2 * yRow, u2);
+                pin(slot, u2);
                 u3 = dot16(u3, we, wo, xo + 3 * qRow);
-                pin(yo + 3 * yRow, u3);
+                pin(slot, u3);
               }
             }
           }
@@ -229,13 +224,13 @@ const Q6_K: i32 = 2;
             const xo = xj + 0;
             u0 = dot16(dot16(u0, e0, o0, xo), e1, o1, xo + 32);
             if (N == 4) {
-              pin(yo, u0);
+              pin(slot, u0);
               u1 = dot16(dot16(u1, e0, o0, xo + qRow), e1, o1, xo + qRow + 32);
-              pin(yo + yRow, u1);
+              pin(slot, u1);
               u2 = dot16(dot16(u2, e0, o0, xo + 2 * qRow), e1, o1, xo + 2 * qRow + 32);
-              pin(yo + 2 * yRow, u2);
+              pin(slot, u2);
               u3 = dot16(dot16(u3, e0, o0, xo + 3 * qRow), e1, o1, xo + 3 * qRow + 32);
-              pin(yo + 3 * yRow, u3);
+              pin(slot, u3);
             }
           }
           {
@@ -254,13 +249,13 @@ const Q6_K: i32 = 2;
             const xo = xj + 64;
             u0 = dot16(dot16(u0, e0, o0, xo), e1, o1, xo + 32);
             if (N == 4) {
-              pin(yo, u0);
+              pin(slot, u0);
               u1 = dot16(dot16(u1, e0, o0, xo + qRow), e1, o1, xo + qRow + 32);
-              pin(yo + yRow, u1);
+              pin(slot, u1);
               u2 = dot16(dot16(u2, e0, o0, xo + 2 * qRow), e1, o1, xo + 2 * qRow + 32);
-              pin(yo + 2 * yRow, u2);
+              pin(slot, u2);
               u3 = dot16(dot16(u3, e0, o0, xo + 3 * qRow), e1, o1, xo + 3 * qRow + 32);
-              pin(yo + 3 * yRow, u3);
+              pin(slot, u3);
             }
           }
         }
@@ -303,18 +298,18 @@ const Q6_K: i32 = 2;
   }
 }
 
-@inline function matmulK(kind: i32, y: usize, xq: usize, xd: usize, xsum: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32): void {
+@inline function matmulK(kind: i32, y: usize, xq: usize, xd: usize, xsum: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32, slot: usize): void {
   let t = 0;
-  for (; t + 4 <= T; t += 4) rowsK(4, kind, y, xq, xd, xsum, w, t, I, O, r0, r1);
-  for (; t < T; t++) rowsK(1, kind, y, xq, xd, xsum, w, t, I, O, r0, r1);
+  for (; t + 4 <= T; t += 4) rowsK(4, kind, y, xq, xd, xsum, w, t, I, O, r0, r1, slot);
+  for (; t < T; t++) rowsK(1, kind, y, xq, xd, xsum, w, t, I, O, r0, r1, slot);
 }
 
-export function matmul_q4_k(y: usize, xq: usize, xd: usize, xsum: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32): void {
-  matmulK(Q4_K, y, xq, xd, xsum, w, T, I, O, r0, r1);
+export function matmul_q4_k(y: usize, xq: usize, xd: usize, xsum: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32, slot: usize): void {
+  matmulK(Q4_K, y, xq, xd, xsum, w, T, I, O, r0, r1, slot);
 }
-export function matmul_q5_k(y: usize, xq: usize, xd: usize, xsum: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32): void {
-  matmulK(Q5_K, y, xq, xd, xsum, w, T, I, O, r0, r1);
+export function matmul_q5_k(y: usize, xq: usize, xd: usize, xsum: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32, slot: usize): void {
+  matmulK(Q5_K, y, xq, xd, xsum, w, T, I, O, r0, r1, slot);
 }
-export function matmul_q6_k(y: usize, xq: usize, xd: usize, xsum: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32): void {
-  matmulK(Q6_K, y, xq, xd, xsum, w, T, I, O, r0, r1);
+export function matmul_q6_k(y: usize, xq: usize, xd: usize, xsum: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32, slot: usize): void {
+  matmulK(Q6_K, y, xq, xd, xsum, w, T, I, O, r0, r1, slot);
 }
