@@ -5,7 +5,8 @@
 //
 // Usage:
 //   npx tsx scripts/load-test.ts [--model <dir>] [--tokenizer <file|dir> | --vocab-tokenizer]
-//        [--parallel 8] [--max-queue 32] [--clients 16] [--duration 60] [--max-tokens 32] [--json]
+//        [--parallel 8] [--max-queue 32] [--clients 16] [--duration 60] [--max-tokens 32]
+//        [--temperature 0.8] [--json]
 //     starts `llama4 serve --port 0` itself (default: the demo model) and stops it at the end;
 //     --vocab-tokenizer gives a synthetic checkpoint (which has none) a byte-level tokenizer
 //     with exactly its vocabulary size, so every id the random head samples is decodable;
@@ -40,6 +41,7 @@ interface Options {
   apiKey: string | undefined;
   modelName: string | undefined;
   json: boolean;
+  temperature: number;
 }
 
 function parseArgs(argv: readonly string[]): Options {
@@ -71,6 +73,7 @@ function parseArgs(argv: readonly string[]): Options {
     apiKey: value("--api-key"),
     modelName: value("--model-name"),
     json: argv.includes("--json"),
+    temperature: Number(value("--temperature") ?? 0.8),
   };
 }
 
@@ -149,7 +152,7 @@ async function oneRequest(url: string, o: Options, n: number): Promise<RequestRe
     ...(o.modelName && { model: o.modelName }),
     messages: [{ role: "user", content: PROMPTS[n % PROMPTS.length] }],
     max_tokens: o.maxTokens,
-    temperature: 0.8,
+    temperature: o.temperature,
     seed: n,
     stream: true,
     stream_options: { include_usage: true },
@@ -208,7 +211,7 @@ function directDriver(o: Options, tokenizerPath: string | undefined): { run: (n:
     const prompt = encodeDialog([{ role: "user", content: PROMPTS[n % PROMPTS.length]! }], { tokenizer }).tokens;
     let ttft: number | undefined;
     let tokens = 0;
-    for await (const ev of scheduler.submit({ prompt, maxTokens: o.maxTokens, sampling: { temperature: 0.8, seed: n }, stopTokens, tokenizer })) {
+    for await (const ev of scheduler.submit({ prompt, maxTokens: o.maxTokens, sampling: { temperature: o.temperature, seed: n }, stopTokens, tokenizer })) {
       if (ev.type === "token" && ev.text && ttft === undefined) ttft = (performance.now() - t0) / 1000;
       if (ev.type === "done") tokens = ev.tokens.length;
     }

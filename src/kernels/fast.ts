@@ -47,7 +47,7 @@ export interface FastKernels extends Kernels {
   rmsNorm(out: Float32Array, x: Float32Array, w: Float32Array | null, eps: number, T: number, D: number): void;
   /** As ref softmaxInPlace; WASM for an arena view. */
   softmaxInPlace(v: Float32Array, n: number): void;
-  /** As ref swigluInPlace; WASM when both are arena views in one memory. */
+  /** As ref swigluInPlace (exp by polynomial); in place when both are arena views in one memory, else through scratch. */
   swigluInPlace(gate: Float32Array, up: Float32Array, n: number): void;
   /** As ref ropeInterleaved; WASM when x, cos and sin are arena views in one memory. */
   ropeInterleaved(x: Float32Array, cos: Float32Array, sin: Float32Array, T: number, nHeads: number, d: number): void;
@@ -196,11 +196,26 @@ export function createFastKernels(options: FastKernelsOptions = {}): FastKernels
   }
 
   function swigluInPlace(gate: Float32Array, up: Float32Array, n: number): void {
-    const m = commonMemory(gate, up);
-    if (!m) return refSwiglu(gate, up, n);
     need("swiglu gate", gate.length, n);
     need("swiglu up", up.length, n);
-    instances[m.index]!.swiglu(gate.byteOffset, up.byteOffset, n);
+    const m = commonMemory(gate, up);
+    if (m) return instances[m.index]!.swiglu(gate.byteOffset, up.byteOffset, n);
+    // Ordinary arrays: through the first memory's scratch region, in passes.
+    const m0 = arena.memories[0];
+    if (!m0) return refSwiglu(gate, up, n);
+    const k = instances[m0.index]!;
+    const buffer = arena.buffer(m0);
+    const pass = Math.floor((m0.scratchBytes - 2 * ALIGN) / 8 / 4) * 4;
+    const gS = m0.scratchOffset;
+    const uS = gS + align(pass * 4);
+    for (let i = 0; i < n; i += pass) {
+      const len = Math.min(pass, n - i);
+      const g = new Float32Array(buffer, gS, len);
+      g.set(gate.subarray(i, i + len));
+      new Float32Array(buffer, uS, len).set(up.subarray(i, i + len));
+      k.swiglu(gS, uS, len);
+      gate.set(g, i);
+    }
   }
 
   function ropeInterleaved(x: Float32Array, cos: Float32Array, sin: Float32Array, T: number, nHeads: number, d: number): void {

@@ -10,6 +10,8 @@ export interface Kernels {
   readonly name: string;
   /** Attention inner loops in kernel memory, when the set has them (the WASM set does). */
   readonly attention?: AttentionKernels;
+  /** gate[i] = silu(gate[i])·up[i], i < n, when the set has a faster one than ref/ops.ts. */
+  swigluInPlace?(gate: Float32Array, up: Float32Array, n: number): void;
 }
 
 /** Element type of KV-cache rows: f32, IEEE half, or ggml Q8_0 blocks (32 values: f16 d, int8 q[32]). */

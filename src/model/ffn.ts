@@ -12,7 +12,8 @@ export function swiglu(out: Float32Array, x: Float32Array, T: number, w: SwiGLUW
   const u = new Float32Array(T * F);
   matmul(g, x, w.gate, T);
   matmul(u, x, w.up, T);
-  swigluInPlace(g, u, T * F);
+  if (kernels.swigluInPlace) kernels.swigluInPlace(g, u, T * F);
+  else swigluInPlace(g, u, T * F);
   matmul(out, g, w.down, T);
 }
 

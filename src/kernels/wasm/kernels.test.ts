@@ -278,6 +278,9 @@ test("rmsNorm, softmax, swiglu, RoPE and attention helpers match the reference i
     const ag = arenaCopy(g);
     k.swigluInPlace(ag, arenaCopy(u), D);
     near(ag, sw, 2e-6, `swiglu ${D}`);
+    const plain = Float32Array.from(g); // ordinary arrays go through the scratch region
+    k.swigluInPlace(plain, u, D);
+    assert.deepEqual(plain, ag, `swiglu ${D}, ordinary arrays`);
   }
   for (const [T, H, d] of [[1, 1, 4], [3, 2, 64], [2, 3, 6]] as const) {
     const x = randomArray(rand, T * H * d);
