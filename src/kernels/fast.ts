@@ -134,10 +134,11 @@ export function createFastKernels(options: FastKernelsOptions = {}): FastKernels
     const xAt = addressIn(x, m);
     const yAt = addressIn(y, m);
     const quant = spec.activation === "q8_32" || spec.activation === "q8_k";
-    const groups = I / 32; // activation scales (q8_32) or sums (q8_k) per token, at most
+    const groups = I / 32; // activation scales (q8_32, at most) per token
+    const sumGroups = spec.activation === "q8_k" ? I / 16 : 0; // int16 sums per 16 (q8_k)
     // The "q" region holds int16 activations, or the pair-split f32 copy.
     const qBytes = quant ? I * 2 : spec.activation === "pairs" ? I * 4 : 0;
-    const perToken = (xAt === undefined ? I * 4 : 0) + qBytes + (quant ? groups * 6 : 0) + (yAt === undefined ? O * 4 : 0);
+    const perToken = (xAt === undefined ? I * 4 : 0) + qBytes + (quant ? groups * 4 : 0) + sumGroups * 2 + (yAt === undefined ? O * 4 : 0);
     const pass = Math.min(T, Math.floor((m.scratchBytes - 5 * ALIGN) / Math.max(perToken, 1)));
     if (pass < 1) throw new RangeError(`matmul [${O}, ${I}]: one token needs ${perToken} scratch bytes, the arena has ${m.scratchBytes}`);
 
@@ -146,7 +147,7 @@ export function createFastKernels(options: FastKernelsOptions = {}): FastKernels
     const qS = xS + align(xAt === undefined ? pass * I * 4 : 0);
     const dS = qS + align(pass * qBytes);
     const sS = dS + align(quant ? pass * groups * 4 : 0);
-    const yS = sS + align(quant ? pass * groups * 2 : 0);
+    const yS = sS + align(pass * sumGroups * 2);
 
     const rb = rowBytes(w);
     let chunkRows = Math.max(4, Math.ceil(CHUNK_WEIGHT_BYTES / Math.max(rb, 1) / 4) * 4);

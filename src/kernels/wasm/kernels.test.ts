@@ -205,9 +205,9 @@ test("activation quantizers reproduce ggml's Q8_0 bytes and Q8_K values exactly"
   x.fill(0, I, I + 256); // a zero block (both layouts)
   const q = k.alloc("u8", T * I * 2);
   const d = k.alloc("f32", (T * I) / 32);
-  const sums = k.alloc("u8", ((T * I) / 32) * 2);
+  const sums = k.alloc("u8", ((T * I) / 16) * 2);
   const q16 = new Int16Array(q.buffer, q.byteOffset, T * I);
-  const sums16 = new Int16Array(sums.buffer, sums.byteOffset, (T * I) / 32);
+  const sums16 = new Int16Array(sums.buffer, sums.byteOffset, (T * I) / 16);
 
   wasm.quantize_q8_32(x.byteOffset, q.byteOffset, d.byteOffset, T, I);
   const ggml = quantizeRows("q8_0", x, T, I);
@@ -232,9 +232,9 @@ test("activation quantizers reproduce ggml's Q8_0 bytes and Q8_K values exactly"
     const at = t < (T & ~3) ? (t & ~3) * nbk + blk * 4 + (t & 3) : t * nbk + blk;
     assert.equal(f(q16[slot]! * d[at]!), want[i], `q8_k value ${i}`);
   }
-  for (let s = 0; s < (T * I) / 32; s++) {
+  for (let s = 0; s < (T * I) / 16; s++) {
     let sum = 0;
-    for (let j = 0; j < 32; j++) sum += q16[s * 32 + j]!;
+    for (let j = 0; j < 16; j++) sum += q16[s * 16 + j]!;
     assert.equal(sums16[s], sum, `q8_k sum ${s}`);
   }
   await k.close();

@@ -2,9 +2,10 @@
 // quantized to q8_k (see quantize.ts), following llama.cpp's vec_dot_q{4,5,6}_K_q8_K:
 // integer dot products per sub-block times the sub-block's integer scale, summed in int32
 // per super-block, then scaled by d_w·d_x in f32; Q4_K/Q5_K subtract dmin·d_x·Σ_j m_j·Σ q_x
-// over sub-block j, from the per-32 activation sums.
+// over sub-block j, from the per-16 activation sums. Q6_K multiplies its unsigned 6-bit
+// values and takes off 32·Σ_g sc_g·Σ q_x over each 16-group g (the same integer as Σ (q−32)·…).
 //   y: f32 [T, O]; xq: int16 [T, I], each 16 values evens first; xd: f32 [T, I/256] (full
-//   4-token tiles [block][token]); xsum: int16 [T, I/32].
+//   4-token tiles [block][token]); xsum: int16 [T, I/16].
 // Weights are decoded straight into int16 lanes holding the even and the odd elements of
 // 16 (the activations' order), already multiplied by their sub-block scale (|q·sc| ≤ 4096),
 // so each is one i32x4.dot_i16x8_s per token and a 4-token tile decodes once.
@@ -56,15 +57,32 @@ const Q6_K: i32 = 2;
   return v128.and(v, i16x8.splat(0x0010));
 }
 
-/** Signed bytes (−32..31) of `v` as int16 lanes: the even bytes, or the odd ones. */
+/** Unsigned bytes of `v` as int16 lanes: the even bytes, or the odd ones. */
 @inline function evenBytes(v: v128): v128 {
-  return i16x8.shr_s(i16x8.shl(v, 8), 8);
+  return v128.and(v, i16x8.splat(0x00ff));
 }
 @inline function oddBytes(v: v128): v128 {
-  return i16x8.shr_s(v, 8);
+  return i16x8.shr_u(v, 8);
 }
 
-/** Group g (0..3) of a Q6_K half: 16 values in −32..31 from low bits a/bq and high bits hb. */
+/** Σ_j m_j · (Σ q_x over sub-block j) from 8 six-bit mins and the 16 per-16 sums at s. */
+@inline function minsDot(mins: v128, s: usize): v128 {
+  const lo = i8x16.shuffle(mins, mins, 0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7);
+  const hi = i8x16.shuffle(mins, mins, 8, 9, 8, 9, 10, 11, 10, 11, 12, 13, 12, 13, 14, 15, 14, 15);
+  return i32x4.add(i32x4.dot_i16x8_s(lo, v128.load(s)), i32x4.dot_i16x8_s(hi, v128.load(s, 16)));
+}
+
+/** u − 32·Σ_g sc_g·(Σ q_x over 16-group g): Q6_K's offset, with its 16 int8 scales at sc. */
+@inline function q6Offset(u: v128, sc: usize, s: usize): v128 {
+  const scales = v128.load(sc);
+  const dot = i32x4.add(
+    i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(scales), v128.load(s)),
+    i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(scales), v128.load(s, 16)),
+  );
+  return i32x4.sub(u, i32x4.shl(dot, 5));
+}
+
+/** Group g (0..3) of a Q6_K half: 16 unsigned values 0..63 from low bits a/bq and high bits hb. */
 @inline function q6Values(g: i32, a: v128, bq: v128, hb: v128): v128 {
   const low4 = i8x16.splat(0x0f);
   const m30 = i8x16.splat(0x30);
@@ -73,7 +91,7 @@ const Q6_K: i32 = 2;
   else if (g == 1) v = v128.or(v128.and(bq, low4), v128.and(i16x8.shl(hb, 2), m30));
   else if (g == 2) v = v128.or(v128.and(i16x8.shr_u(a, 4), low4), v128.and(hb, m30));
   else v = v128.or(v128.and(i16x8.shr_u(bq, 4), low4), v128.and(i16x8.shr_u(hb, 2), m30));
-  return i8x16.sub(v, i8x16.splat(32));
+  return v;
 }
 
 /**
@@ -99,7 +117,7 @@ const Q6_K: i32 = 2;
   const BB = blockBytes(kind);
   const rowBytes = nb * BB;
   const qRow = <usize>I << 1;
-  const sRow = <usize>(I >> 5) << 1;
+  const sRow = <usize>(I >> 4) << 1;
   const yRow = <usize>O << 2;
   const q0 = xq + <usize>t * qRow;
   const d0 = xd + <usize>t * (nb << 2);
@@ -260,17 +278,24 @@ const Q6_K: i32 = 2;
           }
         }
       }
+      if (kind == Q6_K) {
+        u0 = q6Offset(u0, wb + 192, sp);
+        if (N == 4) {
+          u1 = q6Offset(u1, wb + 192, sp + sRow);
+          u2 = q6Offset(u2, wb + 192, sp + 2 * sRow);
+          u3 = q6Offset(u3, wb + 192, sp + 3 * sRow);
+        }
+      }
       const d = halfAt(wb + (kind == Q6_K ? 208 : 0));
       if (N == 4) {
         const dx = v128.load(dp);
         acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sum4(u0, u1, u2, u3)), f32x4.mul(f32x4.splat(d), dx)));
         if (kind != Q6_K) {
-          // Σ_j m_j · (Σ of sub-block j's activations): 8 int16 mins against 8 int16 sums.
           const mins = i16x8.extend_low_i8x16_u(i64x2.splat(minsK4(wb + 4)));
-          const m0 = i32x4.dot_i16x8_s(mins, v128.load(sp));
-          const m1 = i32x4.dot_i16x8_s(mins, v128.load(sp + sRow));
-          const m2 = i32x4.dot_i16x8_s(mins, v128.load(sp + 2 * sRow));
-          const m3 = i32x4.dot_i16x8_s(mins, v128.load(sp + 3 * sRow));
+          const m0 = minsDot(mins, sp);
+          const m1 = minsDot(mins, sp + sRow);
+          const m2 = minsDot(mins, sp + 2 * sRow);
+          const m3 = minsDot(mins, sp + 3 * sRow);
           macc = f32x4.add(macc, f32x4.mul(f32x4.convert_i32x4_s(sum4(m0, m1, m2, m3)), f32x4.mul(f32x4.splat(halfAt(wb + 2)), dx)));
         }
       } else {
@@ -278,13 +303,13 @@ const Q6_K: i32 = 2;
         acc1 += <f32>hsumI32(u0) * (d * dx);
         if (kind != Q6_K) {
           const mins = i16x8.extend_low_i8x16_u(i64x2.splat(minsK4(wb + 4)));
-          macc1 += <f32>hsumI32(i32x4.dot_i16x8_s(mins, v128.load(sp))) * (halfAt(wb + 2) * dx);
+          macc1 += <f32>hsumI32(minsDot(mins, sp)) * (halfAt(wb + 2) * dx);
         }
       }
       wb += BB;
       qp += 512;
       dp += N == 4 ? 16 : 4;
-      sp += 16;
+      sp += 32;
     }
     if (N == 4) {
       const r = f32x4.sub(acc, macc);

@@ -10,7 +10,7 @@
 //         d = 1/iscale kept in f32; plus the sum of every 32 q's (for the K-quant mins).
 // Layout for T rows of I values: q int16 [T, I], each 16 values evens first; d f32 [T, I/32]
 // or [T, I/256], except that each full tile of 4 tokens stores its scales [block][token];
-// sums int16 [T, I/32] (|sum| ≤ 32·127).
+// sums int16 [T, I/16] (|sum| ≤ 16·127), as ggml's Q8_K bsums.
 import { f32ToHalfBits, halfToF32 } from "./common";
 
 @inline function absMax8(x: usize): f32 {
@@ -81,13 +81,14 @@ export function quantize_q8_32(x: usize, q: usize, d: usize, T: i32, I: i32): vo
   return i16x8.narrow_i32x4_s(lo, hi);
 }
 
-/** 16 values of q8_k stored evens first at q (as round16); returns the two halves added lane-wise (for the sums). */
-@inline function nearest16(x: usize, scale: v128, q: usize): v128 {
+/** 16 values of q8_k stored evens first at q (as round16); returns their sum. */
+@inline function nearest16(x: usize, scale: v128, q: usize): i32 {
   const a = nearest8(x, scale);
   const b = nearest8(x + 32, scale);
   v128.store(q, i8x16.shuffle(a, b, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29));
   v128.store(q, i8x16.shuffle(a, b, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31), 16);
-  return i16x8.add(a, b);
+  const wide = i32x4.extadd_pairwise_i16x8_s(i16x8.add(a, b));
+  return (i32x4.extract_lane(wide, 0) + i32x4.extract_lane(wide, 1)) + (i32x4.extract_lane(wide, 2) + i32x4.extract_lane(wide, 3));
 }
 
 export function quantize_q8_k(x: usize, q: usize, d: usize, sums: usize, T: i32, I: i32): void {
@@ -98,7 +99,7 @@ export function quantize_q8_k(x: usize, q: usize, d: usize, sums: usize, T: i32,
       const b = t * nb + j0;
       const xb = x + (b << 10);
       const qb = q + (b << 9);
-      const sb = sums + (b << 4);
+      const sb = sums + (b << 5);
       // Scales of a full 4-token tile are stored [block][token] (as quantize_q8_32).
       const dAt = d + ((t < tiled ? (t & ~3) * nb + (j0 << 2) + (t & 3) : b) << 2);
       let amax: f32 = 0;
@@ -106,7 +107,7 @@ export function quantize_q8_k(x: usize, q: usize, d: usize, sums: usize, T: i32,
       if (amax == 0) {
         store<f32>(dAt, 0);
         memory.fill(qb, 0, 512);
-        memory.fill(sb, 0, 16);
+        memory.fill(sb, 0, 32);
         continue;
       }
       // ggml keeps the sign of the first element of largest magnitude.
@@ -118,13 +119,8 @@ export function quantize_q8_k(x: usize, q: usize, d: usize, sums: usize, T: i32,
       const iscale: f32 = <f32>-127 / mx;
       store<f32>(dAt, <f32>1 / iscale);
       const s = f32x4.splat(iscale);
-      for (let j: usize = 0; j < 256; j += 32) {
-        const xj = xb + (j << 2);
-        const qj = qb + (j << 1);
-        // |q| ≤ 127, so 32 of them sum within int16 before widening.
-        const acc = i16x8.add(nearest16(xj, s, qj), nearest16(xj + 64, s, qj + 32));
-        const wide = i32x4.extadd_pairwise_i16x8_s(acc);
-        store<i16>(sb + (j >> 4), <i16>((i32x4.extract_lane(wide, 0) + i32x4.extract_lane(wide, 1)) + (i32x4.extract_lane(wide, 2) + i32x4.extract_lane(wide, 3))));
+      for (let j: usize = 0; j < 256; j += 16) {
+        store<i16>(sb + (j >> 3), <i16>nearest16(xb + (j << 2), s, qb + (j << 1)));
       }
     }
   }
