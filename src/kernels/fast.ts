@@ -78,6 +78,8 @@ const KERNELS: Partial<Record<WeightDType, { kernel: RowKernelName; activation: 
 
 /** Weight bytes one chunk of rows should cover: enough to amortise a claim, small enough to balance. */
 const CHUNK_WEIGHT_BYTES = 64 << 10;
+/** Below this many activation values quantization runs on the calling thread alone. */
+const QUANT_SERIAL_VALUES = 1 << 14;
 /** Below this many multiply-adds a matmul runs on the calling thread alone. */
 const SERIAL_MACS = 1 << 15;
 const ALIGN = 64;
@@ -166,12 +168,12 @@ export function createFastKernels(options: FastKernelsOptions = {}): FastKernels
       if (spec.activation === "pairs") {
         k.pair_split(xp, qS, n, I);
         act = qS;
-      } else if (spec.activation === "q8_32") {
-        k.quantize_q8_32(xp, qS, dS, n, I);
-        [act, scales] = [qS, dS];
-      } else if (spec.activation === "q8_k") {
-        k.quantize_q8_k(xp, qS, dS, sS, n, I);
-        [act, scales, sums] = [qS, dS, sS];
+      } else if (quant) {
+        // Tokens are independent: long passes (prefill) quantize on every thread.
+        const kernel = spec.activation === "q8_32" ? "quantize_rows_q8_32" : "quantize_rows_q8_k";
+        const perChunk = n * I < QUANT_SERIAL_VALUES ? n : Math.max(4, Math.ceil(n / (threads * 4)));
+        pool.run(m.index, kernel, [xp, qS, dS, sS, 0, n, I, 0], n, perChunk);
+        [act, scales, sums] = [qS, dS, spec.activation === "q8_k" ? sS : 0];
       }
       const yp = yAt !== undefined ? yAt + t0 * O * 4 : yS;
       const rows = O * I * n < SERIAL_MACS ? O : chunkRows;

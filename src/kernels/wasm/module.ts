@@ -37,6 +37,9 @@ export interface KernelExports {
   readonly attn_rows_f32: MatmulKernel;
   readonly attn_rows_f16: MatmulKernel;
   readonly attn_rows_q8_0: MatmulKernel;
+  /** quantize_q8_32 / quantize_q8_k for tokens [r0, r1): (x, q, d, sums, 0, T, I, 0, r0, r1). */
+  readonly quantize_rows_q8_32: MatmulKernel;
+  readonly quantize_rows_q8_k: MatmulKernel;
   /** Rows of x f32 [T, I] reordered for matmul_f16/bf16: each group of 8 → evens, then odds. */
   pair_split(src: number, dst: number, T: number, I: number): void;
   /** x f32 [T, I] → q int16 [T, I], d f32 [T, I/32] (ggml Q8_0 rules). */
@@ -63,6 +66,7 @@ export const ROW_KERNELS = [
   "matmul_f32", "matmul_f16", "matmul_bf16", "matmul_q8_0", "matmul_q4_0", "matmul_q5_0",
   "matmul_q4_k", "matmul_q5_k", "matmul_q6_k",
   "attn_rows_f32", "attn_rows_f16", "attn_rows_q8_0",
+  "quantize_rows_q8_32", "quantize_rows_q8_k",
 ] as const;
 export type RowKernelName = (typeof ROW_KERNELS)[number];
 

@@ -52,9 +52,18 @@ import { f32ToHalfBits, halfToF32 } from "./common";
 }
 
 export function quantize_q8_32(x: usize, q: usize, d: usize, T: i32, I: i32): void {
+  rowsQ8_32(x, q, d, T, I, 0, T);
+}
+
+/** Tokens [t0, t1) of quantize_q8_32 (a row kernel: threads split the tokens). */
+export function quantize_rows_q8_32(x: usize, q: usize, d: usize, a3: i32, a4: i32, T: i32, I: i32, a7: i32, t0: i32, t1: i32, slot: usize): void {
+  rowsQ8_32(x, q, d, T, I, t0, t1);
+}
+
+@inline function rowsQ8_32(x: usize, q: usize, d: usize, T: i32, I: i32, t0: i32, t1: i32): void {
   const nb = <usize>(I >> 5);
   const tiled = <usize>(T & ~3); // tokens in full 4-token tiles
-  for (let t: usize = 0; t < <usize>T; t++) {
+  for (let t: usize = <usize>t0; t < <usize>t1; t++) {
     for (let j: usize = 0; j < nb; j++) {
       const b = t * nb + j;
       const xb = x + (b << 7);
@@ -92,9 +101,18 @@ export function quantize_q8_32(x: usize, q: usize, d: usize, T: i32, I: i32): vo
 }
 
 export function quantize_q8_k(x: usize, q: usize, d: usize, sums: usize, T: i32, I: i32): void {
+  rowsQ8_K(x, q, d, sums, T, I, 0, T);
+}
+
+/** Tokens [t0, t1) of quantize_q8_k (a row kernel: threads split the tokens). */
+export function quantize_rows_q8_k(x: usize, q: usize, d: usize, sums: usize, a4: i32, T: i32, I: i32, a7: i32, t0: i32, t1: i32, slot: usize): void {
+  rowsQ8_K(x, q, d, sums, T, I, t0, t1);
+}
+
+@inline function rowsQ8_K(x: usize, q: usize, d: usize, sums: usize, T: i32, I: i32, t0: i32, t1: i32): void {
   const nb = <usize>(I >> 8);
   const tiled = <usize>(T & ~3); // tokens in full 4-token tiles
-  for (let t: usize = 0; t < <usize>T; t++) {
+  for (let t: usize = <usize>t0; t < <usize>t1; t++) {
     for (let j0: usize = 0; j0 < nb; j0++) {
       const b = t * nb + j0;
       const xb = x + (b << 10);
