@@ -43,13 +43,13 @@ export interface FastKernels extends Kernels {
   alloc: WasmArena["alloc"];
   /** A zeroed arena matrix for loaders to fill. */
   allocMatrix(dtype: WeightDType, rows: number, cols: number): Matrix;
-  /** As ref rmsNorm; WASM when out, x (and w) are arena views in one memory. */
+  /** As ref rmsNorm; in place when out, x (and w) are arena views in one memory, else through scratch. */
   rmsNorm(out: Float32Array, x: Float32Array, w: Float32Array | null, eps: number, T: number, D: number): void;
   /** As ref softmaxInPlace; WASM for an arena view. */
   softmaxInPlace(v: Float32Array, n: number): void;
   /** As ref swigluInPlace (exp by polynomial); in place when both are arena views in one memory, else through scratch. */
   swigluInPlace(gate: Float32Array, up: Float32Array, n: number): void;
-  /** As ref ropeInterleaved; WASM when x, cos and sin are arena views in one memory. */
+  /** As ref ropeInterleaved; in place when x, cos and sin are arena views in one memory, else through scratch. */
   ropeInterleaved(x: Float32Array, cos: Float32Array, sin: Float32Array, T: number, nHeads: number, d: number): void;
   /** scores[j] = scale · q · K[j], j < n; K rows of d values `stride` floats apart starting at k[0]. */
   attnScores(scores: Float32Array, q: Float32Array, k: Float32Array, stride: number, n: number, d: number, scale: number): void;
@@ -182,13 +182,38 @@ export function createFastKernels(options: FastKernelsOptions = {}): FastKernels
     }
   }
 
+  /**
+   * Scratch passes for helpers given ordinary arrays: `fixed` floats copied once (e.g. a norm
+   * weight), then per pass up to `perUnit`-float units; `run` gets the fixed copy's address
+   * and the pass's [u0, u1) and scratch address. Returns false when there is no memory yet.
+   */
+  function throughScratch(fixed: Float32Array | null, units: number, perUnit: number, run: (k: KernelExports, buffer: ArrayBufferLike, fixedAt: number, at: number, u0: number, u1: number) => void): boolean {
+    const m0 = arena.memories[0];
+    if (!m0) return false;
+    const k = instances[m0.index]!;
+    const buffer = arena.buffer(m0);
+    const fixedAt = m0.scratchOffset;
+    const at = fixedAt + align(fixed ? fixed.length * 4 : 0);
+    const pass = Math.floor((m0.scratchOffset + m0.scratchBytes - at - 4 * ALIGN) / 4 / Math.max(perUnit, 1));
+    if (pass < 1) return false;
+    if (fixed) new Float32Array(buffer, fixedAt, fixed.length).set(fixed);
+    for (let u0 = 0; u0 < units; u0 += pass) run(k, buffer, fixedAt, at, u0, Math.min(units, u0 + pass));
+    return true;
+  }
+
   function rmsNorm(out: Float32Array, x: Float32Array, w: Float32Array | null, eps: number, T: number, D: number): void {
-    const m = w ? commonMemory(out, x, w) : commonMemory(out, x);
-    if (!m) return refRmsNorm(out, x, w, eps, T, D);
     need("rmsNorm x", x.length, T * D);
     need("rmsNorm out", out.length, T * D);
     if (w) need("rmsNorm w", w.length, D);
-    instances[m.index]!.rmsnorm(out.byteOffset, x.byteOffset, w ? w.byteOffset : 0, eps, T, D);
+    const m = w ? commonMemory(out, x, w) : commonMemory(out, x);
+    if (m) return instances[m.index]!.rmsnorm(out.byteOffset, x.byteOffset, w ? w.byteOffset : 0, eps, T, D);
+    const done = throughScratch(w ? w.subarray(0, D) : null, T, D, (k, buffer, wAt, at, t0, t1) => {
+      const rows = new Float32Array(buffer, at, (t1 - t0) * D);
+      rows.set(x.subarray(t0 * D, t1 * D));
+      k.rmsnorm(at, at, w ? wAt : 0, eps, t1 - t0, D);
+      out.set(rows, t0 * D);
+    });
+    if (!done) refRmsNorm(out, x, w, eps, T, D);
   }
 
   function softmaxInPlace(v: Float32Array, n: number): void {
@@ -222,12 +247,25 @@ export function createFastKernels(options: FastKernelsOptions = {}): FastKernels
   }
 
   function ropeInterleaved(x: Float32Array, cos: Float32Array, sin: Float32Array, T: number, nHeads: number, d: number): void {
-    const m = commonMemory(x, cos, sin);
-    if (!m) return refRope(x, cos, sin, T, nHeads, d);
     need("rope x", x.length, T * nHeads * d);
     need("rope cos", cos.length, (T * d) / 2);
     need("rope sin", sin.length, (T * d) / 2);
-    instances[m.index]!.rope(x.byteOffset, cos.byteOffset, sin.byteOffset, T, nHeads, d);
+    const m = commonMemory(x, cos, sin);
+    if (m) return instances[m.index]!.rope(x.byteOffset, cos.byteOffset, sin.byteOffset, T, nHeads, d);
+    const half = d / 2;
+    const row = nHeads * d;
+    const done = throughScratch(null, T, row + d, (k, buffer, _, at, t0, t1) => {
+      const n = t1 - t0;
+      const xs = new Float32Array(buffer, at, n * row);
+      const cosAt = at + align(n * row * 4);
+      const sinAt = cosAt + align(n * half * 4);
+      xs.set(x.subarray(t0 * row, t1 * row));
+      new Float32Array(buffer, cosAt, n * half).set(cos.subarray(t0 * half, t1 * half));
+      new Float32Array(buffer, sinAt, n * half).set(sin.subarray(t0 * half, t1 * half));
+      k.rope(at, cosAt, sinAt, n, nHeads, d);
+      x.set(xs, t0 * row);
+    });
+    if (!done) refRope(x, cos, sin, T, nHeads, d);
   }
 
   function attnScores(scores: Float32Array, q: Float32Array, kc: Float32Array, stride: number, n: number, d: number, scale: number): void {

@@ -10,8 +10,10 @@ export interface Kernels {
   readonly name: string;
   /** Attention inner loops in kernel memory, when the set has them (the WASM set does). */
   readonly attention?: AttentionKernels;
-  /** gate[i] = silu(gate[i])·up[i], i < n, when the set has a faster one than ref/ops.ts. */
+  // Element-wise steps, when the set has faster ones than ref/ops.ts (same contracts).
   swigluInPlace?(gate: Float32Array, up: Float32Array, n: number): void;
+  rmsNorm?(out: Float32Array, x: Float32Array, w: Float32Array | null, eps: number, T: number, D: number): void;
+  ropeInterleaved?(x: Float32Array, cos: Float32Array, sin: Float32Array, T: number, nHeads: number, d: number): void;
 }
 
 /** Element type of KV-cache rows: f32, IEEE half, or ggml Q8_0 blocks (32 values: f16 d, int8 q[32]). */

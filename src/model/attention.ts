@@ -60,12 +60,14 @@ export function attention(
   matmul(v, x, w.v, N);
 
   if (kind.rope) {
-    ropeInterleaved(q, rope.cos, rope.sin, N, H, d);
-    ropeInterleaved(k, rope.cos, rope.sin, N, Hkv, d);
+    const ropeRows = kernels.ropeInterleaved ?? ropeInterleaved;
+    ropeRows(q, rope.cos, rope.sin, N, H, d);
+    ropeRows(k, rope.cos, rope.sin, N, Hkv, d);
   }
   if (kind.qkNorm) {
-    rmsNorm(q, q, null, c.rmsNormEps, N * H, d);
-    rmsNorm(k, k, null, c.rmsNormEps, N * Hkv, d);
+    const norm = kernels.rmsNorm ?? rmsNorm;
+    norm(q, q, null, c.rmsNormEps, N * H, d);
+    norm(k, k, null, c.rmsNormEps, N * Hkv, d);
   }
   const o = new Float32Array(N * H * d);
   for (const seg of segments) {

@@ -81,18 +81,19 @@ export class Llama4TextModel {
     });
 
     const rope = ropeTables(this.invFreq, positions);
+    const norm = this.kernels.rmsNorm ?? rmsNorm;
     const xn = new Float32Array(N * D);
     const y = new Float32Array(N * D);
     for (let i = 0; i < c.numLayers; i++) {
       const lw = this.weights.layers[i]!;
       const kind = this.kinds[i]!;
 
-      rmsNorm(xn, h, lw.attnNorm, c.rmsNormEps, N, D);
+      norm(xn, h, lw.attnNorm, c.rmsNormEps, N, D);
       const segments = rows.filter((r) => r.length > 0).map((r) => ({ ...r, cache: r.cache.layer(i) }));
       attention(y, xn, N, segments, lw.attn, kind, c, rope, this.kernels);
       for (let j = 0; j < N * D; j++) h[j] = h[j]! + y[j]!;
 
-      rmsNorm(xn, h, lw.ffnNorm, c.rmsNormEps, N, D);
+      norm(xn, h, lw.ffnNorm, c.rmsNormEps, N, D);
       let routerLogits: Float32Array | undefined;
       if (lw.ffn.kind === "moe") {
         routerLogits = onLayer ? new Float32Array(N * c.numExperts) : undefined;
@@ -118,7 +119,7 @@ export class Llama4TextModel {
     const hn = new Float32Array(R * D);
     let at = 0;
     for (const w of wanted) {
-      rmsNorm(hn.subarray(at * D), h.subarray(w.first * D), this.weights.norm, c.rmsNormEps, w.count, D);
+      norm(hn.subarray(at * D), h.subarray(w.first * D), this.weights.norm, c.rmsNormEps, w.count, D);
       at += w.count;
     }
     const V = c.vocabSize;

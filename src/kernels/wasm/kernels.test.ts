@@ -262,6 +262,9 @@ test("rmsNorm, softmax, swiglu, RoPE and attention helpers match the reference i
       const out = k.alloc("f32", T * D);
       k.rmsNorm(out, arenaCopy(x), weight ? arenaCopy(weight) : null, 1e-5, T, D);
       near(out, want, 1e-6, `rmsNorm ${T}x${D}`);
+      const plain = new Float32Array(T * D); // ordinary arrays go through the scratch region
+      k.rmsNorm(plain, x, weight, 1e-5, T, D);
+      assert.deepEqual(plain, Float32Array.from(out), `rmsNorm ${T}x${D}, ordinary arrays`);
     }
     const v = randomArray(rand, D, 30);
     v[0] = -Infinity; // a masked score
@@ -291,6 +294,9 @@ test("rmsNorm, softmax, swiglu, RoPE and attention helpers match the reference i
     const ax = arenaCopy(x);
     k.ropeInterleaved(ax, arenaCopy(cos), arenaCopy(sin), T, H, d);
     near(ax, want, 1e-6, `rope ${T}x${H}x${d}`);
+    const plain = Float32Array.from(x);
+    k.ropeInterleaved(plain, cos, sin, T, H, d);
+    assert.deepEqual(plain, Float32Array.from(ax), `rope ${T}x${H}x${d}, ordinary arrays`);
   }
   for (const [n, d, stride] of [[1, 64, 64], [37, 64, 512], [5, 13, 20]] as const) {
     const q = randomArray(rand, d), kv = randomArray(rand, (n - 1) * stride + d), p = randomArray(rand, n);
