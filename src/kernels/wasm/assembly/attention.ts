@@ -50,6 +50,80 @@ const KV_Q8_0: i32 = 2;
   }
 }
 
+/** [Σ lanes of a0, Σ a1, Σ a2, Σ a3] in a fixed order. */
+@inline function sum4f(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+  const u01 = f32x4.add(
+    i8x16.shuffle(a0, a1, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23),
+    i8x16.shuffle(a0, a1, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31),
+  );
+  const u23 = f32x4.add(
+    i8x16.shuffle(a2, a3, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23),
+    i8x16.shuffle(a2, a3, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31),
+  );
+  return f32x4.add(
+    i8x16.shuffle(u01, u23, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
+    i8x16.shuffle(u01, u23, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31),
+  );
+}
+
+/**
+ * f32 cache, d a multiple of 16: scores of four keys at a time (one vector of four dot
+ * products, no horizontal sum per key), then the values accumulated 16 floats at a time in
+ * registers (out written once, not read and written per key). Same order of additions per
+ * output element as attn_accumulate, so only the scores round differently from attn_scores.
+ */
+@inline function scoresF32x4(slot: usize, headScores: usize, qp: usize, dBytes: usize, kr: usize, rowBytes: usize, n: i32, heads: i32, scale: f32): void {
+  const sv = f32x4.splat(scale);
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const k0 = kr + <usize>j * rowBytes, k1 = k0 + rowBytes, k2 = k1 + rowBytes, k3 = k2 + rowBytes;
+    for (let g = 0; g < heads; g++) {
+      const qg = qp + <usize>g * dBytes;
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      for (let i: usize = 0; i < dBytes; i += 16) {
+        const qv = v128.load(qg + i);
+        a0 = f32x4.add(a0, f32x4.mul(qv, v128.load(k0 + i)));
+        a1 = f32x4.add(a1, f32x4.mul(qv, v128.load(k1 + i)));
+        a2 = f32x4.add(a2, f32x4.mul(qv, v128.load(k2 + i)));
+        a3 = f32x4.add(a3, f32x4.mul(qv, v128.load(k3 + i)));
+      }
+      v128.store(slot + <usize>g * headScores + (<usize>j << 2), f32x4.mul(sum4f(a0, a1, a2, a3), sv));
+    }
+  }
+  for (; j < n; j++) {
+    const kj = kr + <usize>j * rowBytes;
+    for (let g = 0; g < heads; g++) {
+      const qg = qp + <usize>g * dBytes;
+      let a0 = f32x4.splat(0);
+      for (let i: usize = 0; i < dBytes; i += 16) a0 = f32x4.add(a0, f32x4.mul(v128.load(qg + i), v128.load(kj + i)));
+      store<f32>(slot + <usize>g * headScores + (<usize>j << 2), f32x4.extract_lane(f32x4.mul(sum4f(a0, a0, a0, a0), sv), 0));
+    }
+  }
+}
+
+@inline function valuesF32x16(slot: usize, headScores: usize, op: usize, dBytes: usize, vr: usize, rowBytes: usize, n: i32, heads: i32): void {
+  for (let g = 0; g < heads; g++) {
+    const o = op + <usize>g * dBytes;
+    const pr = slot + <usize>g * headScores;
+    for (let c: usize = 0; c < dBytes; c += 64) {
+      let o0 = f32x4.splat(0), o1 = f32x4.splat(0), o2 = f32x4.splat(0), o3 = f32x4.splat(0);
+      let vrow = vr + c;
+      for (let j = 0; j < n; j++) {
+        const p = f32x4.splat(load<f32>(pr + (<usize>j << 2)));
+        o0 = f32x4.add(o0, f32x4.mul(p, v128.load(vrow)));
+        o1 = f32x4.add(o1, f32x4.mul(p, v128.load(vrow, 16)));
+        o2 = f32x4.add(o2, f32x4.mul(p, v128.load(vrow, 32)));
+        o3 = f32x4.add(o3, f32x4.mul(p, v128.load(vrow, 48)));
+        vrow += rowBytes;
+      }
+      v128.store(o + c, o0);
+      v128.store(o + c, o1, 16);
+      v128.store(o + c, o2, 32);
+      v128.store(o + c, o3, 48);
+    }
+  }
+}
+
 /**
  * One head of one cached row as f32: the row itself when stored as f32, else widened into
  * `buf` (d floats): f16 exactly (infinities and NaN included), q8_0 as q·d per block.
@@ -128,6 +202,13 @@ const KV_Q8_0: i32 = 2;
     const qp = q + ((<usize>u * d) << 2);
     const op = out + ((<usize>u * d) << 2);
     const dBytes = <usize>d << 2;
+    if (type == KV_F32 && (d & 15) == 0) {
+      scoresF32x4(slot, headScores, qp, dBytes, kr, rowBytes, n, heads, scale);
+      for (let g = 0; g < heads; g++) softmax(slot + <usize>g * headScores, n);
+      valuesF32x16(slot, headScores, op, dBytes, vr, rowBytes, n, heads);
+      u += heads;
+      continue;
+    }
     for (let j = 0; j < n; j++) {
       const row = rowF32(kr + <usize>j * rowBytes, buf, d, type);
       for (let g = 0; g < heads; g++) {
