@@ -317,14 +317,14 @@ test("rmsNorm, softmax, swiglu, RoPE and attention helpers match the reference i
   await k.close();
 });
 
-test("quantized matmul gives each token the same bits alone or inside a tile of four", async () => {
+test("quantized matmul gives each token the same bits alone or inside a tile of four or eight", async () => {
   // Batched decoding puts a sequence's token in a 4-token tile; alone it runs as T = 1.
   // Same request, same output, under load or not, needs these to agree exactly.
   const k = createFastKernels({ threads: 2, arena: { scratchBytes: 4 << 20 } });
   const rand = splitmix32(77);
   try {
     for (const dtype of [...BLOCK32, ...KQUANT]) {
-      const I = 512, O = 37, T = 6;
+      const I = 512, O = 37, T = 13; // a tile of eight, one of four, one alone
       const w = inArena(k, randomMatrix(rand, dtype, O, I));
       const x = randomArray(rand, T * I, 3);
       const tiled = new Float32Array(T * O);

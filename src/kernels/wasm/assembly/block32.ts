@@ -95,6 +95,53 @@ const INV_256: f32 = 0.00390625;
   const yRow = <usize>O << 2;
   const inv256 = f32x4.splat(INV_256);
   let t = 0;
+  // Eight tokens: two 4-token tiles sharing each decoded weight block (prefill).
+  for (; t + 8 <= T; t += 8) {
+    const q0 = xq + <usize>t * qRow;
+    const d0 = xd + <usize>t * (nb << 2); // the two tiles' [block][token] scales
+    const dTile = nb << 4;
+    for (let o = r0; o < r1; o++) {
+      let wb = w + <usize>o * rowBytes;
+      const end = wb + rowBytes;
+      let qp = q0, dp = d0;
+      const yo = y + ((<usize>t * O + o) << 2);
+      let acc = f32x4.splat(0), acc2 = f32x4.splat(0);
+      while (wb < end) {
+        const lo = blockLo(kind, wb);
+        const hi = blockHi(kind, wb);
+        const dw = f32x4.splat(halfAt(wb) * INV_256);
+        let s0 = dotBlock(lo, hi, qp);
+        pin(slot, s0);
+        let s1 = dotBlock(lo, hi, qp + qRow);
+        pin(slot, s1);
+        let s2 = dotBlock(lo, hi, qp + 2 * qRow);
+        pin(slot, s2);
+        let s3 = dotBlock(lo, hi, qp + 3 * qRow);
+        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sum4(s0, s1, s2, s3)), f32x4.mul(dw, v128.load(dp))));
+        pin(slot, acc);
+        const q4 = qp + 4 * qRow;
+        s0 = dotBlock(lo, hi, q4);
+        pin(slot, s0);
+        s1 = dotBlock(lo, hi, q4 + qRow);
+        pin(slot, s1);
+        s2 = dotBlock(lo, hi, q4 + 2 * qRow);
+        pin(slot, s2);
+        s3 = dotBlock(lo, hi, q4 + 3 * qRow);
+        acc2 = f32x4.add(acc2, f32x4.mul(f32x4.convert_i32x4_s(sum4(s0, s1, s2, s3)), f32x4.mul(dw, v128.load(dp + dTile))));
+        wb += BB;
+        qp += 64;
+        dp += 16;
+      }
+      store<f32>(yo, f32x4.extract_lane(acc, 0));
+      store<f32>(yo + yRow, f32x4.extract_lane(acc, 1));
+      store<f32>(yo + 2 * yRow, f32x4.extract_lane(acc, 2));
+      store<f32>(yo + 3 * yRow, f32x4.extract_lane(acc, 3));
+      store<f32>(yo + 4 * yRow, f32x4.extract_lane(acc2, 0));
+      store<f32>(yo + 5 * yRow, f32x4.extract_lane(acc2, 1));
+      store<f32>(yo + 6 * yRow, f32x4.extract_lane(acc2, 2));
+      store<f32>(yo + 7 * yRow, f32x4.extract_lane(acc2, 3));
+    }
+  }
   for (; t + 4 <= T; t += 4) {
     const q0 = xq + <usize>t * qRow;
     const d0 = xd + <usize>t * (nb << 2); // this tile's [block][token] scales
