@@ -220,7 +220,7 @@ test("activation quantizers reproduce ggml's Q8_0 bytes and Q8_K values exactly"
       // Scales of full 4-token tiles are stored [block][token].
       const t = Math.floor(b / (I / 32)), blk = b % (I / 32);
       const at = t < (T & ~3) ? (t & ~3) * (I / 32) + blk * 4 + (t & 3) : b;
-      assert.equal(q16[slot]! * d[at]!, ggmlX[b * 32 + j], `q8_0 block ${b} value ${j} scaled`);
+      assert.equal(q16[slot]! * (d[at]! * 256), ggmlX[b * 32 + j], `q8_0 block ${b} value ${j} scaled`); // d is stored /256
     }
   }
 

@@ -6,7 +6,8 @@
 // Weight bytes are not sign-extended: a 16-byte vector read as eight int16 lanes holds the
 // even weights ×256 after a left shift by 8 and the odd weights ×256 after masking the low
 // bytes, one instruction each, so i32x4.dot_i16x8_s takes them against the even and odd
-// activations directly; the 256 folds into the block scale (exact: a power of two).
+// activations directly; the 256 is folded into the activation scales, stored as d_x/256
+// (exact: a power of two).
 // Four activation rows share each decoded weight block (prefill, batched decode); one row
 // takes two weight rows at a time (decode). Every output runs the same sequence of
 // operations in each tiling, so results do not depend on tiling or threads.
@@ -15,9 +16,6 @@ import { halfAt, hsumI32, pin } from "./common";
 const Q8_0: i32 = 0;
 const Q4_0: i32 = 1;
 const Q5_0: i32 = 2;
-
-/** 1/256: undoes the weights' ×256 (see the header). */
-const INV_256: f32 = 0.00390625;
 
 @inline function blockBytes(kind: i32): usize {
   return kind == Q8_0 ? 34 : kind == Q4_0 ? 18 : 22;
@@ -82,7 +80,7 @@ const INV_256: f32 = 0.00390625;
 }
 
 // Every output accumulates, block by block and in f32, f32(exact integer block sum) ·
-// ((d_w/256)·d_x); the tiles below only choose which four outputs share a vector.
+// (d_w·(d_x/256)); the tiles below only choose which four outputs share a vector.
 //   4 tokens × 1 row (prefill, batched decode): the decoded weight block is shared.
 //   1 token × 4 blocks of one row (decode).
 // Activation scales of each full 4-token tile are stored [block][token] (quantize.ts).
@@ -93,7 +91,6 @@ const INV_256: f32 = 0.00390625;
   const rowBytes = nb * BB;
   const qRow = <usize>I << 1; // int16 activations
   const yRow = <usize>O << 2;
-  const inv256 = f32x4.splat(INV_256);
   let t = 0;
   // Eight tokens: two 4-token tiles sharing each decoded weight block (prefill).
   for (; t + 8 <= T; t += 8) {
@@ -109,7 +106,7 @@ const INV_256: f32 = 0.00390625;
       while (wb < end) {
         const lo = blockLo(kind, wb);
         const hi = blockHi(kind, wb);
-        const dw = f32x4.splat(halfAt(wb) * INV_256);
+        const dw = f32x4.splat(halfAt(wb));
         let s0 = dotBlock(lo, hi, qp);
         pin(slot, s0);
         let s1 = dotBlock(lo, hi, qp + qRow);
@@ -161,7 +158,7 @@ const INV_256: f32 = 0.00390625;
         const s2 = dotBlock(lo, hi, qp + 2 * qRow);
         pin(slot, s2);
         const s3 = dotBlock(lo, hi, qp + 3 * qRow);
-        const scale = f32x4.mul(f32x4.splat(halfAt(wb) * INV_256), v128.load(dp));
+        const scale = f32x4.mul(f32x4.splat(halfAt(wb)), v128.load(dp));
         acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sum4(s0, s1, s2, s3)), scale));
         wb += BB;
         qp += 64;
@@ -199,7 +196,7 @@ const INV_256: f32 = 0.00390625;
         dw = f32x4.replace_lane(dw, 1, halfAt(w1));
         dw = f32x4.replace_lane(dw, 2, halfAt(w2));
         dw = f32x4.replace_lane(dw, 3, halfAt(w3));
-        const scale = f32x4.mul(f32x4.mul(dw, inv256), v128.load(dp));
+        const scale = f32x4.mul(dw, v128.load(dp));
         const p = f32x4.mul(f32x4.convert_i32x4_s(sum4(s0, s1, s2, s3)), scale);
         acc = (((acc + f32x4.extract_lane(p, 0)) + f32x4.extract_lane(p, 1)) + f32x4.extract_lane(p, 2)) + f32x4.extract_lane(p, 3);
         wb += 4 * BB;
@@ -208,7 +205,7 @@ const INV_256: f32 = 0.00390625;
       }
       while (wb < end) {
         const s = hsumI32(dotBlock(blockLo(kind, wb), blockHi(kind, wb), qp));
-        acc += <f32>s * (halfAt(wb) * INV_256 * load<f32>(dp));
+        acc += <f32>s * (halfAt(wb) * load<f32>(dp));
         wb += BB;
         qp += 64;
         dp += 4;

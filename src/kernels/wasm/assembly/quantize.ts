@@ -3,7 +3,8 @@
 // kernels feed them straight into i32x4.dot_i16x8_s.
 //   q8_32 (for q8_0/q4_0/q5_0 weights): ggml's Q8_0 — per 32 values d = amax/127 stored as
 //         f16, q = roundf(x / d) (half away from zero); each 16 values stored evens first
-//         (x0 x2 … x14 x1 x3 … x15), the order the block32 kernels consume; the scales of
+//         (x0 x2 … x14 x1 x3 … x15), the order the block32 kernels consume; d stored /256
+//         (the kernels' weights come ×256); the scales of
 //         each full 4-token tile stored [block][token] (the tail tokens' [token][block]).
 //   q8_k  (for K-quant weights): ggml's Q8_K — per 256 values the signed value `max` of
 //         largest magnitude gives iscale = −127/max, q = min(127, nearest_even(iscale·x)),
@@ -74,7 +75,8 @@ export function quantize_rows_q8_32(x: usize, q: usize, d: usize, a3: i32, a4: i
       // Scales of a full 4-token tile are stored [block][token] so a kernel loads the four
       // tokens' scales of a block as one vector; other tokens' are [token][block].
       const at = t < tiled ? ((t & ~3) * nb + (j << 2) + (t & 3)) : b;
-      store<f32>(d + (at << 2), halfToF32(f32ToHalfBits(dv)));
+      // d/256: the block32 kernels read weights ×256 (block32.ts); exact, a power of two.
+      store<f32>(d + (at << 2), halfToF32(f32ToHalfBits(dv)) * <f32>0.00390625);
       const s = f32x4.splat(id);
       round16(xb, s, qb);
       round16(xb + 64, s, qb + 32);
