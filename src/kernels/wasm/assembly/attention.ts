@@ -10,8 +10,8 @@
 //   (f32 bits), 8 scores region, 9 bytes per chunk slot, 10 units per chunk, 11 bytes of
 //   scores per head (a slot holds H/Hkv heads' scores, then one widened row of d floats).
 // q and out: f32 [T, H, d]. k, v: cache row 0 of keys / values.
-import { halfAt, halfToF32, halvesToF32, hsum } from "./common";
-import { softmax } from "./ops";
+import { halfAt, halfToF32, halvesToF32, sum4f } from "./common";
+import { dotF32, softmax } from "./ops";
 
 const KV_F32: i32 = 0;
 const KV_F16: i32 = 1;
@@ -22,19 +22,6 @@ const KV_Q8_0: i32 = 2;
   return halvesToF32(i32x4.shl(lanes, 13), true);
 }
 
-/** As ops.ts dotF32: Σ a[i]·b[i], i < n (two f32x4 accumulators, scalar tail). */
-@inline function dotF32(a: usize, b: usize, n: i32): f32 {
-  let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
-  let i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const o = <usize>i << 2;
-    s0 = f32x4.add(s0, f32x4.mul(v128.load(a + o), v128.load(b + o)));
-    s1 = f32x4.add(s1, f32x4.mul(v128.load(a + o, 16), v128.load(b + o, 16)));
-  }
-  let s: f32 = 0;
-  for (; i < n; i++) s += load<f32>(a + (<usize>i << 2)) * load<f32>(b + (<usize>i << 2));
-  return hsum(f32x4.add(s0, s1)) + s;
-}
 
 /** As ops.ts axpy: y[i] += alpha·x[i], i < n. */
 @inline function axpyF32(y: usize, alpha: f32, x: usize, n: i32): void {
@@ -50,21 +37,6 @@ const KV_Q8_0: i32 = 2;
   }
 }
 
-/** [Σ lanes of a0, Σ a1, Σ a2, Σ a3] in a fixed order. */
-@inline function sum4f(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
-  const u01 = f32x4.add(
-    i8x16.shuffle(a0, a1, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23),
-    i8x16.shuffle(a0, a1, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31),
-  );
-  const u23 = f32x4.add(
-    i8x16.shuffle(a2, a3, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23),
-    i8x16.shuffle(a2, a3, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31),
-  );
-  return f32x4.add(
-    i8x16.shuffle(u01, u23, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
-    i8x16.shuffle(u01, u23, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31),
-  );
-}
 
 /**
  * f32 cache, d a multiple of 16: scores of four keys at a time (one vector of four dot

@@ -11,7 +11,7 @@
 // Four activation rows share each decoded weight block (prefill, batched decode); one row
 // takes two weight rows at a time (decode). Every output runs the same sequence of
 // operations in each tiling, so results do not depend on tiling or threads.
-import { halfAt, hsumI32, pin } from "./common";
+import { halfAt, hsumI32, pin, sum4 } from "./common";
 
 const Q8_0: i32 = 0;
 const Q4_0: i32 = 1;
@@ -63,27 +63,20 @@ const Q5_0: i32 = 2;
   return i32x4.add(a, b);
 }
 
-/** [Σ lanes of s0, Σ s1, Σ s2, Σ s3]: four integer sums at once (exact). */
-@inline function sum4(s0: v128, s1: v128, s2: v128, s3: v128): v128 {
-  const u01 = i32x4.add(
-    i8x16.shuffle(s0, s1, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23),
-    i8x16.shuffle(s0, s1, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31),
-  ); // [s0 02, s1 02, s0 13, s1 13]
-  const u23 = i32x4.add(
-    i8x16.shuffle(s2, s3, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23),
-    i8x16.shuffle(s2, s3, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31),
-  );
-  return i32x4.add(
-    i8x16.shuffle(u01, u23, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
-    i8x16.shuffle(u01, u23, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31),
-  );
-}
 
 // Every output accumulates, block by block and in f32, f32(exact integer block sum) ·
 // (d_w·(d_x/256)); the tiles below only choose which four outputs share a vector.
 //   4 tokens × 1 row (prefill, batched decode): the decoded weight block is shared.
 //   1 token × 4 blocks of one row (decode).
 // Activation scales of each full 4-token tile are stored [block][token] (quantize.ts).
+
+/** Lane t of `v` to y at yo + t·yRow: one output of four consecutive tokens. */
+@inline function storeTokens(yo: usize, yRow: usize, v: v128): void {
+  store<f32>(yo, f32x4.extract_lane(v, 0));
+  store<f32>(yo + yRow, f32x4.extract_lane(v, 1));
+  store<f32>(yo + 2 * yRow, f32x4.extract_lane(v, 2));
+  store<f32>(yo + 3 * yRow, f32x4.extract_lane(v, 3));
+}
 
 @inline function rowsBlock32(kind: i32, y: usize, xq: usize, xd: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32, slot: usize): void {
   const nb = <usize>(I >> 5);
@@ -129,14 +122,8 @@ const Q5_0: i32 = 2;
         qp += 64;
         dp += 16;
       }
-      store<f32>(yo, f32x4.extract_lane(acc, 0));
-      store<f32>(yo + yRow, f32x4.extract_lane(acc, 1));
-      store<f32>(yo + 2 * yRow, f32x4.extract_lane(acc, 2));
-      store<f32>(yo + 3 * yRow, f32x4.extract_lane(acc, 3));
-      store<f32>(yo + 4 * yRow, f32x4.extract_lane(acc2, 0));
-      store<f32>(yo + 5 * yRow, f32x4.extract_lane(acc2, 1));
-      store<f32>(yo + 6 * yRow, f32x4.extract_lane(acc2, 2));
-      store<f32>(yo + 7 * yRow, f32x4.extract_lane(acc2, 3));
+      storeTokens(yo, yRow, acc);
+      storeTokens(yo + 4 * yRow, yRow, acc2);
     }
   }
   for (; t + 4 <= T; t += 4) {
@@ -164,10 +151,7 @@ const Q5_0: i32 = 2;
         qp += 64;
         dp += 16;
       }
-      store<f32>(yo, f32x4.extract_lane(acc, 0));
-      store<f32>(yo + yRow, f32x4.extract_lane(acc, 1));
-      store<f32>(yo + 2 * yRow, f32x4.extract_lane(acc, 2));
-      store<f32>(yo + 3 * yRow, f32x4.extract_lane(acc, 3));
+      storeTokens(yo, yRow, acc);
     }
   }
   for (; t < T; t++) {

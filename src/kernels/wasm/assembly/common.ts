@@ -136,3 +136,31 @@ export function f32ToHalfBits(v: f32): u32 {
 @inline export function pin(slot: usize, v: v128): void {
   v128.store(slot, v);
 }
+
+/** Lanes of a, b interleaved for a 4×4 transpose-and-add: [a0 b0 a1 b1] and [a2 b2 a3 b3]. */
+@inline function lowPairs(a: v128, b: v128): v128 {
+  return i8x16.shuffle(a, b, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+}
+@inline function highPairs(a: v128, b: v128): v128 {
+  return i8x16.shuffle(a, b, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+}
+@inline function lowHalves(a: v128, b: v128): v128 {
+  return i8x16.shuffle(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+}
+@inline function highHalves(a: v128, b: v128): v128 {
+  return i8x16.shuffle(a, b, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+}
+
+/** [Σ lanes of s0, Σ s1, Σ s2, Σ s3] of int32 lanes, exact: 6 shuffles and 3 adds. */
+@inline export function sum4(s0: v128, s1: v128, s2: v128, s3: v128): v128 {
+  const u01 = i32x4.add(lowPairs(s0, s1), highPairs(s0, s1)); // [s0 02, s1 02, s0 13, s1 13]
+  const u23 = i32x4.add(lowPairs(s2, s3), highPairs(s2, s3));
+  return i32x4.add(lowHalves(u01, u23), highHalves(u01, u23));
+}
+
+/** As sum4 for f32 lanes: lane k = (a_k[0] + a_k[2]) + (a_k[1] + a_k[3]). */
+@inline export function sum4f(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+  const u01 = f32x4.add(lowPairs(a0, a1), highPairs(a0, a1));
+  const u23 = f32x4.add(lowPairs(a2, a3), highPairs(a2, a3));
+  return f32x4.add(lowHalves(u01, u23), highHalves(u01, u23));
+}

@@ -12,7 +12,7 @@
 // Every output accumulates, super-block by super-block in f32, f32(exact integer sum)·(d·d_x)
 // and separately the mins term, and ends as their difference, in every tiling: results do
 // not depend on tiling or threads.
-import { halfAt, hsumI32, pin } from "./common";
+import { halfAt, hsumI32, pin, sum4 } from "./common";
 
 const Q4_K: i32 = 0;
 const Q5_K: i32 = 1;
@@ -20,22 +20,6 @@ const Q6_K: i32 = 2;
 
 @inline function blockBytes(kind: i32): usize {
   return kind == Q4_K ? 144 : kind == Q5_K ? 176 : 210;
-}
-
-/** [Σ lanes of s0, Σ s1, Σ s2, Σ s3] (exact). */
-@inline function sum4(s0: v128, s1: v128, s2: v128, s3: v128): v128 {
-  const u01 = i32x4.add(
-    i8x16.shuffle(s0, s1, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23),
-    i8x16.shuffle(s0, s1, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31),
-  );
-  const u23 = i32x4.add(
-    i8x16.shuffle(s2, s3, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23),
-    i8x16.shuffle(s2, s3, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31),
-  );
-  return i32x4.add(
-    i8x16.shuffle(u01, u23, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
-    i8x16.shuffle(u01, u23, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31),
-  );
 }
 
 /**

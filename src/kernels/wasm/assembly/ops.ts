@@ -4,7 +4,7 @@
 import { hsum } from "./common";
 
 /** Σ a[i]·b[i] over n f32 values (two f32x4 accumulators, scalar tail). */
-@inline function dotF32(a: usize, b: usize, n: i32): f32 {
+@inline export function dotF32(a: usize, b: usize, n: i32): f32 {
   let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
   let i = 0;
   for (; i + 8 <= n; i += 8) {
