@@ -11,7 +11,7 @@
 //   scores per head (a slot holds H/Hkv heads' scores, then one widened row of d floats).
 // q and out: f32 [T, H, d]. k, v: cache row 0 of keys / values.
 import { halfAt, halfToF32, halvesToF32, sum4f } from "./common";
-import { dotF32, softmax } from "./ops";
+import { axpyF32, dotF32, softmax } from "./ops";
 
 const KV_F32: i32 = 0;
 const KV_F16: i32 = 1;
@@ -20,21 +20,6 @@ const KV_Q8_0: i32 = 2;
 /** Four f16 (sign-extended to i32 lanes) → f32x4, infinities and NaN included. */
 @inline function widenHalves(lanes: v128): v128 {
   return halvesToF32(i32x4.shl(lanes, 13), true);
-}
-
-
-/** As ops.ts axpy: y[i] += alpha·x[i], i < n. */
-@inline function axpyF32(y: usize, alpha: f32, x: usize, n: i32): void {
-  const a = f32x4.splat(alpha);
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const o = <usize>i << 2;
-    v128.store(y + o, f32x4.add(v128.load(y + o), f32x4.mul(a, v128.load(x + o))));
-  }
-  for (; i < n; i++) {
-    const o = <usize>i << 2;
-    store<f32>(y + o, load<f32>(y + o) + alpha * load<f32>(x + o));
-  }
 }
 
 

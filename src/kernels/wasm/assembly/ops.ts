@@ -23,6 +23,10 @@ export function dot(a: usize, b: usize, n: i32): f32 {
 
 /** y[0..n) += alpha · x[0..n). */
 export function axpy(y: usize, alpha: f32, x: usize, n: i32): void {
+  axpyF32(y, alpha, x, n);
+}
+
+@inline export function axpyF32(y: usize, alpha: f32, x: usize, n: i32): void {
   const a = f32x4.splat(alpha);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
