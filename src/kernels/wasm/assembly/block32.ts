@@ -11,7 +11,7 @@
 // Four activation rows share each decoded weight block (prefill, batched decode); one row
 // takes two weight rows at a time (decode). Every output runs the same sequence of
 // operations in each tiling, so results do not depend on tiling or threads.
-import { halfAt, hsumI32, pin, sum4 } from "./common";
+import { halfAt, hsumI32, pin, storeTokens, sum4 } from "./common";
 
 const Q8_0: i32 = 0;
 const Q4_0: i32 = 1;
@@ -69,14 +69,6 @@ const Q5_0: i32 = 2;
 //   4 tokens × 1 row (prefill, batched decode): the decoded weight block is shared.
 //   1 token × 4 blocks of one row (decode).
 // Activation scales of each full 4-token tile are stored [block][token] (quantize.ts).
-
-/** Lane t of `v` to y at yo + t·yRow: one output of four consecutive tokens. */
-@inline function storeTokens(yo: usize, yRow: usize, v: v128): void {
-  store<f32>(yo, f32x4.extract_lane(v, 0));
-  store<f32>(yo + yRow, f32x4.extract_lane(v, 1));
-  store<f32>(yo + 2 * yRow, f32x4.extract_lane(v, 2));
-  store<f32>(yo + 3 * yRow, f32x4.extract_lane(v, 3));
-}
 
 @inline function rowsBlock32(kind: i32, y: usize, xq: usize, xd: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32, slot: usize): void {
   const nb = <usize>(I >> 5);

@@ -164,3 +164,11 @@ export function f32ToHalfBits(v: f32): u32 {
   const u23 = f32x4.add(lowPairs(a2, a3), highPairs(a2, a3));
   return f32x4.add(lowHalves(u01, u23), highHalves(u01, u23));
 }
+
+/** Lane t of `v` to y at yo + t·yRow: one output of four consecutive tokens. */
+@inline export function storeTokens(yo: usize, yRow: usize, v: v128): void {
+  store<f32>(yo, f32x4.extract_lane(v, 0));
+  store<f32>(yo + yRow, f32x4.extract_lane(v, 1));
+  store<f32>(yo + 2 * yRow, f32x4.extract_lane(v, 2));
+  store<f32>(yo + 3 * yRow, f32x4.extract_lane(v, 3));
+}

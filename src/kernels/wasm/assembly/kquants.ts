@@ -12,7 +12,7 @@
 // Every output accumulates, super-block by super-block in f32, f32(exact integer sum)·(d·d_x)
 // and separately the mins term, and ends as their difference, in every tiling: results do
 // not depend on tiling or threads.
-import { halfAt, hsumI32, pin, sum4 } from "./common";
+import { halfAt, hsumI32, pin, storeTokens, sum4 } from "./common";
 
 const Q4_K: i32 = 0;
 const Q5_K: i32 = 1;
@@ -103,6 +103,7 @@ const Q6_K: i32 = 2;
   const qRow = <usize>I << 1;
   const sRow = <usize>(I >> 4) << 1;
   const yRow = <usize>O << 2;
+  const dTile = nb << 4; // bytes of one 4-token tile's scales
   const q0 = xq + <usize>t * qRow;
   const d0 = xd + <usize>t * (nb << 2);
   const s0 = xsum + <usize>t * sRow;
@@ -111,11 +112,12 @@ const Q6_K: i32 = 2;
     const end = wb + rowBytes;
     let qp = q0, dp = d0, sp = s0;
     const yo = y + ((<usize>t * O + o) << 2);
-    // N = 4: lanes are the tile's tokens; N = 1: lane 0 only (scalar accumulators below).
-    let acc = f32x4.splat(0), macc = f32x4.splat(0);
+    // N = 4 or 8: lanes are the tiles' tokens (acc, then accB); N = 1: scalar accumulators.
+    let acc = f32x4.splat(0), macc = f32x4.splat(0), accB = f32x4.splat(0), maccB = f32x4.splat(0);
     let acc1: f32 = 0, macc1: f32 = 0;
     while (wb < end) {
       let u0 = i32x4.splat(0), u1 = i32x4.splat(0), u2 = i32x4.splat(0), u3 = i32x4.splat(0);
+      let u4 = i32x4.splat(0), u5 = i32x4.splat(0), u6 = i32x4.splat(0), u7 = i32x4.splat(0);
       if (kind == Q6_K) {
         for (let h: usize = 0; h < 2; h++) {
           const ql = wb + (h << 6);
@@ -135,7 +137,7 @@ const Q6_K: i32 = 2;
               const we = i16x8.mul(evenBytes(v), scale), wo = i16x8.mul(oddBytes(v), scale);
               const xo = xg + 0;
               u0 = dot16(u0, we, wo, xo);
-              if (N == 4) {
+              if (N >= 4) {
                 pin(slot, u0);
                 u1 = dot16(u1, we, wo, xo + qRow);
                 pin(slot, u1);
@@ -143,6 +145,16 @@ const Q6_K: i32 = 2;
                 pin(slot, u2);
                 u3 = dot16(u3, we, wo, xo + 3 * qRow);
                 pin(slot, u3);
+              }
+              if (N == 8) {
+                u4 = dot16(u4, we, wo, xo + 4 * qRow);
+                pin(slot, u4);
+                u5 = dot16(u5, we, wo, xo + 5 * qRow);
+                pin(slot, u5);
+                u6 = dot16(u6, we, wo, xo + 6 * qRow);
+                pin(slot, u6);
+                u7 = dot16(u7, we, wo, xo + 7 * qRow);
+                pin(slot, u7);
               }
             }
             {
@@ -151,7 +163,7 @@ const Q6_K: i32 = 2;
               const we = i16x8.mul(evenBytes(v), scale), wo = i16x8.mul(oddBytes(v), scale);
               const xo = xg + 64;
               u0 = dot16(u0, we, wo, xo);
-              if (N == 4) {
+              if (N >= 4) {
                 pin(slot, u0);
                 u1 = dot16(u1, we, wo, xo + qRow);
                 pin(slot, u1);
@@ -159,6 +171,16 @@ const Q6_K: i32 = 2;
                 pin(slot, u2);
                 u3 = dot16(u3, we, wo, xo + 3 * qRow);
                 pin(slot, u3);
+              }
+              if (N == 8) {
+                u4 = dot16(u4, we, wo, xo + 4 * qRow);
+                pin(slot, u4);
+                u5 = dot16(u5, we, wo, xo + 5 * qRow);
+                pin(slot, u5);
+                u6 = dot16(u6, we, wo, xo + 6 * qRow);
+                pin(slot, u6);
+                u7 = dot16(u7, we, wo, xo + 7 * qRow);
+                pin(slot, u7);
               }
             }
             {
@@ -167,7 +189,7 @@ const Q6_K: i32 = 2;
               const we = i16x8.mul(evenBytes(v), scale), wo = i16x8.mul(oddBytes(v), scale);
               const xo = xg + 128;
               u0 = dot16(u0, we, wo, xo);
-              if (N == 4) {
+              if (N >= 4) {
                 pin(slot, u0);
                 u1 = dot16(u1, we, wo, xo + qRow);
                 pin(slot, u1);
@@ -176,6 +198,16 @@ const Q6_K: i32 = 2;
                 u3 = dot16(u3, we, wo, xo + 3 * qRow);
                 pin(slot, u3);
               }
+              if (N == 8) {
+                u4 = dot16(u4, we, wo, xo + 4 * qRow);
+                pin(slot, u4);
+                u5 = dot16(u5, we, wo, xo + 5 * qRow);
+                pin(slot, u5);
+                u6 = dot16(u6, we, wo, xo + 6 * qRow);
+                pin(slot, u6);
+                u7 = dot16(u7, we, wo, xo + 7 * qRow);
+                pin(slot, u7);
+              }
             }
             {
               const v = q6Values(3, a, bq, hb);
@@ -183,7 +215,7 @@ const Q6_K: i32 = 2;
               const we = i16x8.mul(evenBytes(v), scale), wo = i16x8.mul(oddBytes(v), scale);
               const xo = xg + 192;
               u0 = dot16(u0, we, wo, xo);
-              if (N == 4) {
+              if (N >= 4) {
                 pin(slot, u0);
                 u1 = dot16(u1, we, wo, xo + qRow);
                 pin(slot, u1);
@@ -191,6 +223,16 @@ const Q6_K: i32 = 2;
                 pin(slot, u2);
                 u3 = dot16(u3, we, wo, xo + 3 * qRow);
                 pin(slot, u3);
+              }
+              if (N == 8) {
+                u4 = dot16(u4, we, wo, xo + 4 * qRow);
+                pin(slot, u4);
+                u5 = dot16(u5, we, wo, xo + 5 * qRow);
+                pin(slot, u5);
+                u6 = dot16(u6, we, wo, xo + 6 * qRow);
+                pin(slot, u6);
+                u7 = dot16(u7, we, wo, xo + 7 * qRow);
+                pin(slot, u7);
               }
             }
           }
@@ -225,7 +267,7 @@ const Q6_K: i32 = 2;
             e1 = i16x8.mul(e1, scale); o1 = i16x8.mul(o1, scale);
             const xo = xj + 0;
             u0 = dot16(dot16(u0, e0, o0, xo), e1, o1, xo + 32);
-            if (N == 4) {
+            if (N >= 4) {
               pin(slot, u0);
               u1 = dot16(dot16(u1, e0, o0, xo + qRow), e1, o1, xo + qRow + 32);
               pin(slot, u1);
@@ -233,6 +275,16 @@ const Q6_K: i32 = 2;
               pin(slot, u2);
               u3 = dot16(dot16(u3, e0, o0, xo + 3 * qRow), e1, o1, xo + 3 * qRow + 32);
               pin(slot, u3);
+            }
+            if (N == 8) {
+              u4 = dot16(dot16(u4, e0, o0, xo + 4 * qRow), e1, o1, xo + 4 * qRow + 32);
+              pin(slot, u4);
+              u5 = dot16(dot16(u5, e0, o0, xo + 5 * qRow), e1, o1, xo + 5 * qRow + 32);
+              pin(slot, u5);
+              u6 = dot16(dot16(u6, e0, o0, xo + 6 * qRow), e1, o1, xo + 6 * qRow + 32);
+              pin(slot, u6);
+              u7 = dot16(dot16(u7, e0, o0, xo + 7 * qRow), e1, o1, xo + 7 * qRow + 32);
+              pin(slot, u7);
             }
           }
           {
@@ -250,7 +302,7 @@ const Q6_K: i32 = 2;
             e1 = i16x8.mul(e1, scale); o1 = i16x8.mul(o1, scale);
             const xo = xj + 64;
             u0 = dot16(dot16(u0, e0, o0, xo), e1, o1, xo + 32);
-            if (N == 4) {
+            if (N >= 4) {
               pin(slot, u0);
               u1 = dot16(dot16(u1, e0, o0, xo + qRow), e1, o1, xo + qRow + 32);
               pin(slot, u1);
@@ -259,28 +311,56 @@ const Q6_K: i32 = 2;
               u3 = dot16(dot16(u3, e0, o0, xo + 3 * qRow), e1, o1, xo + 3 * qRow + 32);
               pin(slot, u3);
             }
+            if (N == 8) {
+              u4 = dot16(dot16(u4, e0, o0, xo + 4 * qRow), e1, o1, xo + 4 * qRow + 32);
+              pin(slot, u4);
+              u5 = dot16(dot16(u5, e0, o0, xo + 5 * qRow), e1, o1, xo + 5 * qRow + 32);
+              pin(slot, u5);
+              u6 = dot16(dot16(u6, e0, o0, xo + 6 * qRow), e1, o1, xo + 6 * qRow + 32);
+              pin(slot, u6);
+              u7 = dot16(dot16(u7, e0, o0, xo + 7 * qRow), e1, o1, xo + 7 * qRow + 32);
+              pin(slot, u7);
+            }
           }
         }
       }
       if (kind == Q6_K) {
         u0 = q6Offset(u0, wb + 192, sp);
-        if (N == 4) {
+        if (N >= 4) {
           u1 = q6Offset(u1, wb + 192, sp + sRow);
           u2 = q6Offset(u2, wb + 192, sp + 2 * sRow);
           u3 = q6Offset(u3, wb + 192, sp + 3 * sRow);
         }
+        if (N == 8) {
+          u4 = q6Offset(u4, wb + 192, sp + 4 * sRow);
+          u5 = q6Offset(u5, wb + 192, sp + 5 * sRow);
+          u6 = q6Offset(u6, wb + 192, sp + 6 * sRow);
+          u7 = q6Offset(u7, wb + 192, sp + 7 * sRow);
+        }
       }
       const d = halfAt(wb + (kind == Q6_K ? 208 : 0));
-      if (N == 4) {
+      if (N >= 4) {
+        const dd = f32x4.splat(d);
         const dx = v128.load(dp);
-        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sum4(u0, u1, u2, u3)), f32x4.mul(f32x4.splat(d), dx)));
+        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(sum4(u0, u1, u2, u3)), f32x4.mul(dd, dx)));
+        // The second 4-token tile (N = 8) keeps its scales [block][token] one tile further on.
+        const dx2 = N == 8 ? v128.load(dp + dTile) : dx;
+        if (N == 8) accB = f32x4.add(accB, f32x4.mul(f32x4.convert_i32x4_s(sum4(u4, u5, u6, u7)), f32x4.mul(dd, dx2)));
         if (kind != Q6_K) {
           const mins = i16x8.extend_low_i8x16_u(i64x2.splat(minsK4(wb + 4)));
+          const dm = f32x4.splat(halfAt(wb + 2));
           const m0 = minsDot(mins, sp);
           const m1 = minsDot(mins, sp + sRow);
           const m2 = minsDot(mins, sp + 2 * sRow);
           const m3 = minsDot(mins, sp + 3 * sRow);
-          macc = f32x4.add(macc, f32x4.mul(f32x4.convert_i32x4_s(sum4(m0, m1, m2, m3)), f32x4.mul(f32x4.splat(halfAt(wb + 2)), dx)));
+          macc = f32x4.add(macc, f32x4.mul(f32x4.convert_i32x4_s(sum4(m0, m1, m2, m3)), f32x4.mul(dm, dx)));
+          if (N == 8) {
+            const m4 = minsDot(mins, sp + 4 * sRow);
+            const m5 = minsDot(mins, sp + 5 * sRow);
+            const m6 = minsDot(mins, sp + 6 * sRow);
+            const m7 = minsDot(mins, sp + 7 * sRow);
+            maccB = f32x4.add(maccB, f32x4.mul(f32x4.convert_i32x4_s(sum4(m4, m5, m6, m7)), f32x4.mul(dm, dx2)));
+          }
         }
       } else {
         const dx = load<f32>(dp);
@@ -292,15 +372,12 @@ const Q6_K: i32 = 2;
       }
       wb += BB;
       qp += 512;
-      dp += N == 4 ? 16 : 4;
+      dp += N >= 4 ? 16 : 4;
       sp += 32;
     }
-    if (N == 4) {
-      const r = f32x4.sub(acc, macc);
-      store<f32>(yo, f32x4.extract_lane(r, 0));
-      store<f32>(yo + yRow, f32x4.extract_lane(r, 1));
-      store<f32>(yo + 2 * yRow, f32x4.extract_lane(r, 2));
-      store<f32>(yo + 3 * yRow, f32x4.extract_lane(r, 3));
+    if (N >= 4) {
+      storeTokens(yo, yRow, f32x4.sub(acc, macc));
+      if (N == 8) storeTokens(yo + 4 * yRow, yRow, f32x4.sub(accB, maccB));
     } else {
       store<f32>(yo, acc1 - macc1);
     }
@@ -309,6 +386,7 @@ const Q6_K: i32 = 2;
 
 @inline function matmulK(kind: i32, y: usize, xq: usize, xd: usize, xsum: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32, slot: usize): void {
   let t = 0;
+  for (; t + 8 <= T; t += 8) rowsK(8, kind, y, xq, xd, xsum, w, t, I, O, r0, r1, slot);
   for (; t + 4 <= T; t += 4) rowsK(4, kind, y, xq, xd, xsum, w, t, I, O, r0, r1, slot);
   for (; t < T; t++) rowsK(1, kind, y, xq, xd, xsum, w, t, I, O, r0, r1, slot);
 }
