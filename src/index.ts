@@ -10,6 +10,7 @@ export { FormatError } from "./formats/errors.js";
 export { openModel, type OpenedModel } from "./runtime/load.js";
 export { evalLogits, prefill, generateGreedy, DEFAULT_BLOCK_SIZE } from "./runtime/generate.js";
 export { SequenceKVCache } from "./runtime/kvcache.js";
+export { KV_TYPES, type KVType } from "./kernels/kernels.js";
 export { synthCheckpoint } from "./synth/synth.js";
 export { Sampler, validateSamplingParams, type SamplingParams } from "./runtime/sampler.js";
 export { generate, generateAll, type GenerateOptions, type GenerationEvent, type FinishReason } from "./runtime/generator.js";
