@@ -228,22 +228,15 @@ export function createFastKernels(options: FastKernelsOptions = {}): FastKernels
     need("swiglu up", up.length, n);
     const m = commonMemory(gate, up);
     if (m) return instances[m.index]!.swiglu(gate.byteOffset, up.byteOffset, n);
-    // Ordinary arrays: through the first memory's scratch region, in passes.
-    const m0 = arena.memories[0];
-    if (!m0) return refSwiglu(gate, up, n);
-    const k = instances[m0.index]!;
-    const buffer = arena.buffer(m0);
-    const pass = Math.floor((m0.scratchBytes - 2 * ALIGN) / 8 / 4) * 4;
-    const gS = m0.scratchOffset;
-    const uS = gS + align(pass * 4);
-    for (let i = 0; i < n; i += pass) {
-      const len = Math.min(pass, n - i);
-      const g = new Float32Array(buffer, gS, len);
-      g.set(gate.subarray(i, i + len));
-      new Float32Array(buffer, uS, len).set(up.subarray(i, i + len));
-      k.swiglu(gS, uS, len);
-      gate.set(g, i);
-    }
+    const done = throughScratch(null, n, 2, (k, buffer, _, at, i0, i1) => {
+      const g = new Float32Array(buffer, at, i1 - i0);
+      const uAt = at + align((i1 - i0) * 4);
+      g.set(gate.subarray(i0, i1));
+      new Float32Array(buffer, uAt, i1 - i0).set(up.subarray(i0, i1));
+      k.swiglu(at, uAt, i1 - i0);
+      gate.set(g, i0);
+    });
+    if (!done) refSwiglu(gate, up, n);
   }
 
   function ropeInterleaved(x: Float32Array, cos: Float32Array, sin: Float32Array, T: number, nHeads: number, d: number): void {
