@@ -5,8 +5,9 @@
 // set, the thread pool) instantiate the module on it. Nothing is ever freed.
 //
 // Layout of every memory:
-//   [0, 320 KiB)                     the kernels' (64 KiB unused, so address 0 means "no
-//                                    pointer"; then a 256 KiB f16 → f32 table)
+//   [0, 320 KiB)                     the kernels' (address 0 means "no pointer"; from 1 KiB,
+//                                    one 64-byte scratch line per thread; then at 64 KiB a
+//                                    256 KiB f16 → f32 table)
 //   [320 KiB, 320 KiB + scratchBytes) scratch: activations copied in, outputs copied out
 //   [.., limit)                      allocations, 64-byte aligned, growing upward
 import type { FloatDType } from "../dtype.js";
