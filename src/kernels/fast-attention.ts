@@ -30,7 +30,7 @@ const KERNEL: Record<KVType, RowKernelName> = { f32: "attn_rows_f32", f16: "attn
 /** Below this many multiply-adds a call runs on the calling thread alone. */
 const SERIAL_MACS = 1 << 15;
 /** Chunks of units per thread (dynamic claiming balances the causal triangle of prefill). */
-const CHUNKS_PER_THREAD = 4;
+const CHUNKS_PER_THREAD = 16;
 const PARAM_BYTES = 64;
 const ALIGN = 64;
 const align = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
@@ -161,7 +161,7 @@ export function createFastAttention(ctx: FastAttentionContext, helpers: Attentio
       if (units / group >= threads) chunkUnits = Math.ceil(chunkUnits / group) * group;
       p32[0] = H; p32[1] = Hkv; p32[2] = d; p32[3] = p0 + t0; p32[4] = kv.start; p32[5] = chunk;
       p32[6] = kv.rowBytes; pf[7] = job.scale; p32[8] = scoresAt; p32[9] = slotBytes; p32[10] = chunkUnits;
-      p32[11] = headScores;
+      p32[11] = headScores; p32[12] = units;
       const r = row + t0;
       new Float32Array(buffer, qAt, n * hd).set(q.subarray(r * hd, (r + n) * hd));
       if (chunks === 1) k[kernel](params, qAt, outAt, kAddr, vAddr, 0, 0, 0, 0, units, threadSlot(0));

@@ -78,6 +78,8 @@ const KERNELS: Partial<Record<WeightDType, { kernel: RowKernelName; activation: 
 
 /** Weight bytes one chunk of rows should cover: enough to amortise a claim, small enough to balance. */
 const CHUNK_WEIGHT_BYTES = 64 << 10;
+/** Multiply-adds one chunk should cover in a long pass (~0.2 ms on one thread). */
+const CHUNK_MACS = 8 << 20;
 /** Below this many activation values quantization runs on the calling thread alone. */
 const QUANT_SERIAL_VALUES = 1 << 14;
 /** Below this many multiply-adds a matmul runs on the calling thread alone. */
@@ -153,6 +155,8 @@ export function createFastKernels(options: FastKernelsOptions = {}): FastKernels
 
     const rb = rowBytes(w);
     let chunkRows = Math.max(4, Math.ceil(CHUNK_WEIGHT_BYTES / Math.max(rb, 1) / 4) * 4);
+    // Long passes (prefill) are compute-bound: smaller chunks keep the end-of-call wait short.
+    chunkRows = Math.min(chunkRows, Math.max(4, Math.ceil(CHUNK_MACS / (Math.min(T, pass) * I) / 4) * 4));
     chunkRows = Math.min(chunkRows, Math.max(4, Math.ceil(O / (threads * 4) / 4) * 4));
     chunkRows = Math.max(chunkRows, Math.ceil(O / MAX_CHUNKS));
 

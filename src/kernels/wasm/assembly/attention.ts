@@ -8,7 +8,10 @@
 //   0 H, 1 Hkv, 2 d, 3 p0 (absolute position of token 0), 4 start (absolute position of
 //   cache row 0), 5 chunk (0: global), 6 rowBytes (one cached row, all KV heads), 7 scale
 //   (f32 bits), 8 scores region, 9 bytes per chunk slot, 10 units per chunk, 11 bytes of
-//   scores per head (a slot holds H/Hkv heads' scores, then one widened row of d floats).
+//   scores per head (a slot holds H/Hkv heads' scores, then one widened row of d floats),
+//   12 units in the call.
+// Chunk [r0, r1) covers units [R − r1, R − r0): threads claim chunks in order, so the last
+// tokens (the longest rows of a causal prefill) go first and the short ones fill the tail.
 // q and out: f32 [T, H, d]. k, v: cache row 0 of keys / values.
 import { halfAt, halfToF32, halvesToF32, sum4f } from "./common";
 import { axpyF32, dotF32, softmax } from "./ops";
@@ -126,7 +129,7 @@ const KV_Q8_0: i32 = 2;
  * every head of it. Per head the arithmetic is that of attn_scores / softmax /
  * attn_accumulate, so an f32 cache gives the per-head kernels' results bit for bit.
  */
-@inline function attnRows(params: usize, q: usize, out: usize, k: usize, v: usize, r0: i32, r1: i32, type: i32): void {
+@inline function attnRows(params: usize, q: usize, out: usize, k: usize, v: usize, c0: i32, c1: i32, type: i32): void {
   const H = load<i32>(params);
   const Hkv = load<i32>(params, 4);
   const d = load<i32>(params, 8);
@@ -138,7 +141,9 @@ const KV_Q8_0: i32 = 2;
   const chunkUnits = load<i32>(params, 40);
   const headScores = <usize>load<u32>(params, 44);
   // This chunk's slot: group × headScores bytes of scores, then one widened row (d floats).
-  const slot = <usize>load<u32>(params, 32) + <usize>(r0 / chunkUnits) * <usize>load<u32>(params, 36);
+  const slot = <usize>load<u32>(params, 32) + <usize>(c0 / chunkUnits) * <usize>load<u32>(params, 36);
+  const units = load<i32>(params, 48);
+  const r0 = units - c1, r1 = units - c0;
   const group = H / Hkv;
   const buf = slot + <usize>group * headScores;
   const headBytes: usize = type == KV_F32 ? <usize>d << 2 : type == KV_F16 ? <usize>d << 1 : <usize>(d >> 5) * 34;
