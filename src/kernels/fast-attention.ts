@@ -27,6 +27,9 @@ export interface FastAttentionContext {
 export type AttentionHelpers = Pick<AttentionKernels, "scratch" | "attnScores" | "softmaxInPlace" | "attnAccumulate">;
 
 const KERNEL: Record<KVType, RowKernelName> = { f32: "attn_rows_f32", f16: "attn_rows_f16", q8_0: "attn_rows_q8_0" };
+/** Decode splits the visible rows into at most this many chunks of at least DECODE_MIN_ROWS. */
+const DECODE_MAX_CHUNKS = 32;
+const DECODE_MIN_ROWS = 64;
 /** Below this many multiply-adds a call runs on the calling thread alone. */
 const SERIAL_MACS = 1 << 15;
 /** Chunks of units per thread (dynamic claiming balances the causal triangle of prefill). */
@@ -118,10 +121,51 @@ export function createFastAttention(ctx: FastAttentionContext, helpers: Attentio
       vAt = { memory: kAt.memory, byteOffset: kAt.byteOffset + kvBytes };
     }
     try {
-      run(job, kAt.memory, kAt.byteOffset, vAt.byteOffset, chunk);
+      const decoded = T === 1 && kv.type === "f32" && d % 4 === 0 && decode(job, kAt.memory, kAt.byteOffset, vAt.byteOffset, chunk);
+      if (!decoded) run(job, kAt.memory, kAt.byteOffset, vAt.byteOffset, chunk);
     } finally {
       if (copy) kvPool.release(copy);
     }
+  }
+
+  /**
+   * One token against an f32 cache (decode): its visible rows split into chunks that each read
+   * their rows once for all heads (attn_decode_f32), then attn_merge. Chunk sizes depend on
+   * the row count only. False when the scratch region is too small for the partials.
+   */
+  function decode(job: AttendJob, m: ArenaMemory, kAddr: number, vAddr: number, chunk: number): boolean {
+    const { q, out, row, p0, H, Hkv, d, kv } = job;
+    const k = instances[m.index]!;
+    const buffer = arena.buffer(m);
+    const hd = H * d;
+    let first = chunk > 0 ? p0 - (p0 % chunk) : 0;
+    if (first < kv.start) first = kv.start;
+    const n = p0 - first + 1;
+    const rpc = Math.max(DECODE_MIN_ROWS, Math.ceil(n / DECODE_MAX_CHUNKS / 4) * 4);
+    const chunks = Math.ceil(n / rpc);
+    // A partial: m [H] | l [H] | o [H, d] | e [H, rpc].
+    const lOff = align(H * 4);
+    const oOff = lOff + align(H * 4);
+    const eOff = oOff + align(hd * 4);
+    const partBytes = eOff + align(H * rpc * 4);
+    const params = m.scratchOffset;
+    const partsAt = params + PARAM_BYTES;
+    const qAt = partsAt + chunks * partBytes;
+    const outAt = qAt + align(hd * 4);
+    // A scratch region too small for the partials: the general path, which takes passes.
+    if (outAt + hd * 4 > m.scratchOffset + m.scratchBytes) return false;
+    const p32 = new Int32Array(buffer, params, PARAM_BYTES / 4);
+    p32[0] = H; p32[1] = Hkv; p32[2] = d; p32[3] = kv.rowBytes;
+    new Float32Array(buffer, params, PARAM_BYTES / 4)[4] = job.scale;
+    p32[5] = rpc; p32[6] = partsAt; p32[7] = partBytes; p32[8] = lOff; p32[9] = oOff; p32[10] = eOff;
+    new Float32Array(buffer, qAt, hd).set(q.subarray(row * hd, (row + 1) * hd));
+    const skip = (first - kv.start) * kv.rowBytes;
+    if (chunks === 1 || threads === 1) {
+      for (let r0 = 0; r0 < n; r0 += rpc) k.attn_decode_f32(params, qAt, kAddr + skip, vAddr + skip, 0, 0, 0, 0, r0, Math.min(n, r0 + rpc), threadSlot(0));
+    } else pool.run(m.index, "attn_decode_f32", [params, qAt, kAddr + skip, vAddr + skip, 0, 0, 0, 0], n, rpc);
+    k.attn_merge(params, outAt, chunks);
+    out.set(new Float32Array(buffer, outAt, hd), row * hd);
+    return true;
   }
 
   function run(job: AttendJob, m: ArenaMemory, kAddr: number, vAddr: number, chunk: number): void {

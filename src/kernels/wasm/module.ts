@@ -37,6 +37,13 @@ export interface KernelExports {
   readonly attn_rows_f32: MatmulKernel;
   readonly attn_rows_f16: MatmulKernel;
   readonly attn_rows_q8_0: MatmulKernel;
+  /**
+   * One query token against rows [r0, r1) of its visible rows of an f32 cache, into per-chunk
+   * partials: (params, q, k, v, 0, 0, 0, 0, r0, r1) (assembly/attention.ts).
+   */
+  readonly attn_decode_f32: MatmulKernel;
+  /** Combines attn_decode's `chunks` partials into out [H, d]. */
+  attn_merge(params: number, out: number, chunks: number): void;
   /** quantize_q8_32 / quantize_q8_k for tokens [r0, r1): (x, q, d, sums, 0, T, I, 0, r0, r1). */
   readonly quantize_rows_q8_32: MatmulKernel;
   readonly quantize_rows_q8_k: MatmulKernel;
@@ -66,13 +73,14 @@ export const ROW_KERNELS = [
   "matmul_f32", "matmul_f16", "matmul_bf16", "matmul_q8_0", "matmul_q4_0", "matmul_q5_0",
   "matmul_q4_k", "matmul_q5_k", "matmul_q6_k",
   "attn_rows_f32", "attn_rows_f16", "attn_rows_q8_0",
+  "attn_decode_f32",
   "quantize_rows_q8_32", "quantize_rows_q8_k",
 ] as const;
 export type RowKernelName = (typeof ROW_KERNELS)[number];
 
 const EXPORTED: readonly (keyof KernelExports)[] = [
   ...ROW_KERNELS, "pair_split", "init_f16_table", "reserved_bytes", "quantize_q8_32", "quantize_q8_k", "dot", "axpy", "rmsnorm", "softmax", "swiglu", "rope",
-  "attn_scores", "attn_accumulate",
+  "attn_scores", "attn_accumulate", "attn_merge",
 ];
 
 /** Where kernels.wasm may be: beside this file (source tree, or copied into dist), else the source tree. */

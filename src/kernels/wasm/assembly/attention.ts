@@ -14,7 +14,7 @@
 // tokens (the longest rows of a causal prefill) go first and the short ones fill the tail.
 // q and out: f32 [T, H, d]. k, v: cache row 0 of keys / values.
 import { halfAt, halfToF32, halvesToF32, sum4f } from "./common";
-import { axpyF32, dotF32, softmax } from "./ops";
+import { axpyF32, dotF32, expF32, expShiftInPlace, softmax } from "./ops";
 
 const KV_F32: i32 = 0;
 const KV_F16: i32 = 1;
@@ -202,4 +202,138 @@ export function attn_rows_f16(params: usize, q: usize, out: usize, k: usize, v: 
 
 export function attn_rows_q8_0(params: usize, q: usize, out: usize, k: usize, v: usize, a5: i32, a6: i32, a7: i32, r0: i32, r1: i32): void {
   attnRows(params, q, out, k, v, r0, r1, KV_Q8_0);
+}
+
+// Decode with an f32 cache: one query token against `n` visible cached rows (k, v: the first
+// of them), split into chunks of rows, flash-decoding style. A chunk reads each of its rows
+// once for all heads, in address order (the cache streams from memory like weights do,
+// where a per-head pass reads a few lines of every row), and leaves per head its maximum
+// score m, l = Σ exp(s − m) and o = Σ exp(s − m)·V; attn_merge combines the chunks in chunk
+// order. Chunk sizes depend on n only, so results do not depend on threads. (f16 and q8_0
+// caches keep the per-head path: there a different rounding of one layer's output can move
+// the next layer's stored K/V by a whole f16 or q8_0 step, so prefill and decode share it.)
+// Parameter block (i32 words): 0 H, 1 Hkv, 2 d (a multiple of 4), 3 rowBytes, 4 scale (f32
+// bits), 5 rows per chunk (a multiple of 4), 6 partials region, 7 bytes per partial, then
+// offsets within a partial: 8 l, 9 o, 10 e (scores, then weights: [H][rows per chunk]); m is
+// at offset 0.
+
+/** Scores of the query heads against four rows k0..k3 (Hkv·d f32 each) into e[h][jj..jj+3]. */
+@inline function decodeScores4(q: usize, k0: usize, k1: usize, k2: usize, k3: usize, e: usize, jj: i32, rpc: i32, H: i32, group: i32, d: i32, scale: f32): void {
+  const dBytes = <usize>d << 2;
+  const sv = f32x4.splat(scale);
+  for (let h = 0; h < H; h++) {
+    const kOff = <usize>(h / group) * dBytes;
+    const qh = q + <usize>h * dBytes;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    for (let i: usize = 0; i < dBytes; i += 16) {
+      const qv = v128.load(qh + i);
+      a0 = f32x4.add(a0, f32x4.mul(qv, v128.load(k0 + kOff + i)));
+      a1 = f32x4.add(a1, f32x4.mul(qv, v128.load(k1 + kOff + i)));
+      a2 = f32x4.add(a2, f32x4.mul(qv, v128.load(k2 + kOff + i)));
+      a3 = f32x4.add(a3, f32x4.mul(qv, v128.load(k3 + kOff + i)));
+    }
+    v128.store(e + ((<usize>h * rpc + jj) << 2), f32x4.mul(sum4f(a0, a1, a2, a3), sv));
+  }
+}
+
+/** o[h] += Σ_r e[h][jj+r]·V_r over four rows v0..v3 (Hkv·d f32 each). */
+@inline function decodeValues4(o: usize, v0: usize, v1: usize, v2: usize, v3: usize, e: usize, jj: i32, rpc: i32, H: i32, group: i32, d: i32): void {
+  const dBytes = <usize>d << 2;
+  for (let h = 0; h < H; h++) {
+    const vOff = <usize>(h / group) * dBytes;
+    const oh = o + <usize>h * dBytes;
+    const ep = e + ((<usize>h * rpc + jj) << 2);
+    const p0 = f32x4.splat(load<f32>(ep)), p1 = f32x4.splat(load<f32>(ep, 4));
+    const p2 = f32x4.splat(load<f32>(ep, 8)), p3 = f32x4.splat(load<f32>(ep, 12));
+    for (let i: usize = 0; i < dBytes; i += 16) {
+      const a = f32x4.add(f32x4.mul(p0, v128.load(v0 + vOff + i)), f32x4.mul(p1, v128.load(v1 + vOff + i)));
+      const b = f32x4.add(f32x4.mul(p2, v128.load(v2 + vOff + i)), f32x4.mul(p3, v128.load(v3 + vOff + i)));
+      v128.store(oh + i, f32x4.add(v128.load(oh + i), f32x4.add(a, b)));
+    }
+  }
+}
+
+/** Chunk [r0, r1) of the visible rows (see above): (params, q, k, v, 0, 0, 0, 0, r0, r1). */
+export function attn_decode_f32(params: usize, q: usize, k: usize, v: usize, a4: i32, a5: i32, a6: i32, a7: i32, r0: i32, r1: i32): void {
+  const H = load<i32>(params);
+  const Hkv = load<i32>(params, 4);
+  const d = load<i32>(params, 8);
+  const rowBytes = <usize>load<u32>(params, 12);
+  const scale = load<f32>(params, 16);
+  const rpc = load<i32>(params, 20);
+  const part = <usize>load<u32>(params, 24) + <usize>(r0 / rpc) * <usize>load<u32>(params, 28);
+  const lP = part + <usize>load<u32>(params, 32);
+  const oP = part + <usize>load<u32>(params, 36);
+  const eP = part + <usize>load<u32>(params, 40);
+  const group = H / Hkv;
+  const dBytes = <usize>d << 2;
+  const n = r1 - r0;
+  const n4 = n & ~3;
+  const k0 = k + <usize>r0 * rowBytes;
+  const v0 = v + <usize>r0 * rowBytes;
+  for (let jj = 0; jj < n4; jj += 4) {
+    const kr = k0 + <usize>jj * rowBytes;
+    decodeScores4(q, kr, kr + rowBytes, kr + 2 * rowBytes, kr + 3 * rowBytes, eP, jj, rpc, H, group, d, scale);
+  }
+  for (let j = n4; j < n; j++) {
+    const kr = k0 + <usize>j * rowBytes;
+    for (let h = 0; h < H; h++) {
+      const s = dotF32(q + <usize>h * dBytes, kr + <usize>(h / group) * dBytes, d) * scale;
+      store<f32>(eP + ((<usize>h * rpc + j) << 2), s);
+    }
+  }
+  for (let h = 0; h < H; h++) {
+    const eh = eP + ((<usize>h * rpc) << 2);
+    let mx = load<f32>(eh);
+    for (let j = 1; j < n; j++) mx = max(mx, load<f32>(eh + (<usize>j << 2)));
+    store<f32>(part + (<usize>h << 2), mx);
+    store<f32>(lP + (<usize>h << 2), <f32>expShiftInPlace(eh, n, mx));
+  }
+  memory.fill(oP, 0, <usize>H * dBytes);
+  for (let jj = 0; jj < n4; jj += 4) {
+    const vr = v0 + <usize>jj * rowBytes;
+    decodeValues4(oP, vr, vr + rowBytes, vr + 2 * rowBytes, vr + 3 * rowBytes, eP, jj, rpc, H, group, d);
+  }
+  for (let j = n4; j < n; j++) {
+    const vr = v0 + <usize>j * rowBytes;
+    for (let h = 0; h < H; h++) {
+      axpyF32(oP + <usize>h * dBytes, load<f32>(eP + ((<usize>h * rpc + j) << 2)), vr + <usize>(h / group) * dBytes, d);
+    }
+  }
+}
+
+/**
+ * out[h] = Σ_c w_c·o_c[h] / Σ_c w_c·l_c[h], w_c = exp(m_c[h] − max_c m_c[h]), over the
+ * `chunks` partials of attnDecode, in chunk order (each chunk's m is overwritten by w).
+ */
+export function attn_merge(params: usize, out: usize, chunks: i32): void {
+  const H = load<i32>(params);
+  const d = load<i32>(params, 8);
+  const parts = <usize>load<u32>(params, 24);
+  const pBytes = <usize>load<u32>(params, 28);
+  const lOff = <usize>load<u32>(params, 32);
+  const oOff = <usize>load<u32>(params, 36);
+  const dBytes = <usize>d << 2;
+  for (let h = 0; h < H; h++) {
+    const hm = <usize>h << 2;
+    let mx = load<f32>(parts + hm);
+    for (let c = 1; c < chunks; c++) mx = max(mx, load<f32>(parts + <usize>c * pBytes + hm));
+    let L: f64 = 0;
+    for (let c = 0; c < chunks; c++) {
+      const pc = parts + <usize>c * pBytes;
+      const w = expF32(load<f32>(pc + hm) - mx);
+      store<f32>(pc + hm, w);
+      L += <f64>(w * load<f32>(pc + lOff + hm));
+    }
+    const inv = f32x4.splat(<f32>(1 / L));
+    const oh = out + <usize>h * dBytes;
+    for (let i: usize = 0; i < dBytes; i += 16) {
+      let acc = f32x4.splat(0);
+      for (let c = 0; c < chunks; c++) {
+        const pc = parts + <usize>c * pBytes;
+        acc = f32x4.add(acc, f32x4.mul(f32x4.splat(load<f32>(pc + hm)), v128.load(pc + oOff + <usize>h * dBytes + i)));
+      }
+      v128.store(oh + i, f32x4.mul(acc, inv));
+    }
+  }
 }

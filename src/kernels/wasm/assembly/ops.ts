@@ -77,7 +77,7 @@ const EXP_MIN: f32 = -87.33654; // ln(2^-126): below it the result is flushed to
 const EXP_MAX: f32 = 88.3762626647949; // ln(FLT_MAX)
 
 /** e^x lane-wise: range reduction by ln 2 and a degree-7 Taylor polynomial (≤ 2 ulp). */
-@inline function expF32x4(x: v128): v128 {
+@inline export function expF32x4(x: v128): v128 {
   const xc = f32x4.min(f32x4.max(x, f32x4.splat(EXP_MIN)), f32x4.splat(EXP_MAX));
   const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(LOG2E)));
   const r = f32x4.sub(f32x4.sub(xc, f32x4.mul(n, f32x4.splat(LN2_HI))), f32x4.mul(n, f32x4.splat(LN2_LO)));
@@ -100,15 +100,12 @@ const EXP_MAX: f32 = 88.3762626647949; // ln(FLT_MAX)
   return v128.andnot(v, f32x4.lt(x, f32x4.splat(EXP_MIN)));
 }
 
-@inline function expF32(x: f32): f32 {
+@inline export function expF32(x: f32): f32 {
   return f32x4.extract_lane(expF32x4(f32x4.splat(x)), 0);
 }
 
-/** In-place softmax over v[0..n), subtracting the max first. */
-export function softmax(v: usize, n: i32): void {
-  if (n <= 0) return;
-  let mx = load<f32>(v);
-  for (let i = 1; i < n; i++) mx = max(mx, load<f32>(v + (<usize>i << 2)));
+/** v[i] = exp(v[i] − mx) for i < n, in place; returns Σ v[i] (four lanes, then the tail). */
+@inline export function expShiftInPlace(v: usize, n: i32, mx: f32): f64 {
   const m = f32x4.splat(mx);
   let acc = f32x4.splat(0);
   let i = 0;
@@ -125,9 +122,18 @@ export function softmax(v: usize, n: i32): void {
     store<f32>(v + o, e);
     sum += e;
   }
+  return sum;
+}
+
+/** In-place softmax over v[0..n), subtracting the max first. */
+export function softmax(v: usize, n: i32): void {
+  if (n <= 0) return;
+  let mx = load<f32>(v);
+  for (let i = 1; i < n; i++) mx = max(mx, load<f32>(v + (<usize>i << 2)));
+  const sum = expShiftInPlace(v, n, mx);
   const inv = <f32>(1 / sum);
   const iv = f32x4.splat(inv);
-  i = 0;
+  let i = 0;
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
     v128.store(v + o, f32x4.mul(v128.load(v + o), iv));
