@@ -27,14 +27,16 @@ export interface FastAttentionContext {
 export type AttentionHelpers = Pick<AttentionKernels, "scratch" | "attnScores" | "softmaxInPlace" | "attnAccumulate">;
 
 const KERNEL: Record<KVType, RowKernelName> = { f32: "attn_rows_f32", f16: "attn_rows_f16", q8_0: "attn_rows_q8_0" };
-/** Decode splits the visible rows into at most this many chunks of at least DECODE_MIN_ROWS. */
-const DECODE_MAX_CHUNKS = 32;
-const DECODE_MIN_ROWS = 64;
+const DECODE_KERNEL: Record<KVType, RowKernelName> = { f32: "attn_decode_f32", f16: "attn_decode_f16", q8_0: "attn_decode_q8_0" };
+/** A token's visible rows are cut into at most this many chunks (assembly/attention.ts). */
+const MAX_ROW_CHUNKS = 32;
+/** Rows per chunk for n visible rows, as rowsPerChunk in assembly/attention.ts. */
+const rowsPerChunk = (n: number): number => Math.max(64, Math.ceil(n / 128) * 4);
 /** Below this many multiply-adds a call runs on the calling thread alone. */
 const SERIAL_MACS = 1 << 15;
 /** Chunks of units per thread (dynamic claiming balances the causal triangle of prefill). */
 const CHUNKS_PER_THREAD = 16;
-const PARAM_BYTES = 64;
+const PARAM_BYTES = 128;
 const ALIGN = 64;
 const align = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
 const MIN_CLASS = 4096;
@@ -121,7 +123,7 @@ export function createFastAttention(ctx: FastAttentionContext, helpers: Attentio
       vAt = { memory: kAt.memory, byteOffset: kAt.byteOffset + kvBytes };
     }
     try {
-      const decoded = T === 1 && kv.type === "f32" && d % 4 === 0 && decode(job, kAt.memory, kAt.byteOffset, vAt.byteOffset, chunk);
+      const decoded = T === 1 && d % 4 === 0 && decode(job, kAt.memory, kAt.byteOffset, vAt.byteOffset, chunk);
       if (!decoded) run(job, kAt.memory, kAt.byteOffset, vAt.byteOffset, chunk);
     } finally {
       if (copy) kvPool.release(copy);
@@ -129,9 +131,9 @@ export function createFastAttention(ctx: FastAttentionContext, helpers: Attentio
   }
 
   /**
-   * One token against an f32 cache (decode): its visible rows split into chunks that each read
-   * their rows once for all heads (attn_decode_f32), then attn_merge. Chunk sizes depend on
-   * the row count only. False when the scratch region is too small for the partials.
+   * One token (decode): its visible rows split into the same chunks attn_rows_* uses, each
+   * reading its rows once for all heads (attn_decode_*) on any thread, then attn_merge: the
+   * bits of a prefill. False when the scratch region is too small for the partials.
    */
   function decode(job: AttendJob, m: ArenaMemory, kAddr: number, vAddr: number, chunk: number): boolean {
     const { q, out, row, p0, H, Hkv, d, kv } = job;
@@ -141,13 +143,14 @@ export function createFastAttention(ctx: FastAttentionContext, helpers: Attentio
     let first = chunk > 0 ? p0 - (p0 % chunk) : 0;
     if (first < kv.start) first = kv.start;
     const n = p0 - first + 1;
-    const rpc = Math.max(DECODE_MIN_ROWS, Math.ceil(n / DECODE_MAX_CHUNKS / 4) * 4);
+    const rpc = rowsPerChunk(n);
     const chunks = Math.ceil(n / rpc);
-    // A partial: m [H] | l [H] | o [H, d] | e [H, rpc].
+    // A partial: m [H] | l [H] | o [H, d] | e [H, rpc] | four rows widened to f32.
     const lOff = align(H * 4);
     const oOff = lOff + align(H * 4);
     const eOff = oOff + align(hd * 4);
-    const partBytes = eOff + align(H * rpc * 4);
+    const bufOff = eOff + align(H * rpc * 4);
+    const partBytes = bufOff + (kv.type === "f32" ? 0 : align(4 * Hkv * d * 4));
     const params = m.scratchOffset;
     const partsAt = params + PARAM_BYTES;
     const qAt = partsAt + chunks * partBytes;
@@ -157,12 +160,13 @@ export function createFastAttention(ctx: FastAttentionContext, helpers: Attentio
     const p32 = new Int32Array(buffer, params, PARAM_BYTES / 4);
     p32[0] = H; p32[1] = Hkv; p32[2] = d; p32[3] = kv.rowBytes;
     new Float32Array(buffer, params, PARAM_BYTES / 4)[4] = job.scale;
-    p32[5] = rpc; p32[6] = partsAt; p32[7] = partBytes; p32[8] = lOff; p32[9] = oOff; p32[10] = eOff;
+    p32[5] = rpc; p32[6] = partsAt; p32[7] = partBytes; p32[8] = lOff; p32[9] = oOff; p32[10] = eOff; p32[11] = bufOff;
     new Float32Array(buffer, qAt, hd).set(q.subarray(row * hd, (row + 1) * hd));
     const skip = (first - kv.start) * kv.rowBytes;
+    const kernel = DECODE_KERNEL[kv.type];
     if (chunks === 1 || threads === 1) {
-      for (let r0 = 0; r0 < n; r0 += rpc) k.attn_decode_f32(params, qAt, kAddr + skip, vAddr + skip, 0, 0, 0, 0, r0, Math.min(n, r0 + rpc), threadSlot(0));
-    } else pool.run(m.index, "attn_decode_f32", [params, qAt, kAddr + skip, vAddr + skip, 0, 0, 0, 0], n, rpc);
+      for (let r0 = 0; r0 < n; r0 += rpc) k[kernel](params, qAt, kAddr + skip, vAddr + skip, 0, 0, 0, 0, r0, Math.min(n, r0 + rpc), threadSlot(0));
+    } else pool.run(m.index, kernel, [params, qAt, kAddr + skip, vAddr + skip, 0, 0, 0, 0], n, rpc);
     k.attn_merge(params, outAt, chunks);
     out.set(new Float32Array(buffer, outAt, hd), row * hd);
     return true;
@@ -173,10 +177,16 @@ export function createFastAttention(ctx: FastAttentionContext, helpers: Attentio
     const k = instances[m.index]!;
     const buffer = arena.buffer(m);
     const hd = H * d;
-    // Scratch: params | chunk slots | q [pass, H, d] | out [pass, H, d]. A slot holds the
-    // scores of one GQA group's heads and one cached row widened to f32.
+    // Scratch: params | chunk slots | q [pass, H, d] | out [pass, H, d]. A slot holds, for head
+    // sizes that are a multiple of 4, one GQA group's partials of every row chunk, its scores
+    // for one chunk and four rows widened to f32; else the group's scores over every row and
+    // one row widened to f32.
+    const group = H / Hkv;
     const headScores = align(kv.length * 4);
-    const slotBytes = (H / Hkv) * headScores + align(d * 4);
+    const partBytes = 2 * align(group * 4) + align(group * d * 4);
+    const scoresOff = Math.min(MAX_ROW_CHUNKS, Math.ceil(kv.length / 64)) * partBytes; // chunks of the longest row
+    const rowsOff = scoresOff + align(group * Math.min(rowsPerChunk(kv.length), Math.ceil(kv.length / 4) * 4) * 4);
+    const slotBytes = d % 4 === 0 ? rowsOff + align(4 * d * 4) : group * headScores + align(d * 4);
     const avail = m.scratchBytes - PARAM_BYTES - 2 * ALIGN;
     const perToken = 2 * hd * 4;
     const macs = T * H * kv.length * d * 2;
@@ -201,11 +211,11 @@ export function createFastAttention(ctx: FastAttentionContext, helpers: Attentio
       let chunkUnits = Math.ceil(units / chunks);
       // Whole GQA groups per chunk (each cached row is then read once per group), unless
       // there are fewer groups than threads.
-      const group = H / Hkv;
       if (units / group >= threads) chunkUnits = Math.ceil(chunkUnits / group) * group;
       p32[0] = H; p32[1] = Hkv; p32[2] = d; p32[3] = p0 + t0; p32[4] = kv.start; p32[5] = chunk;
       p32[6] = kv.rowBytes; pf[7] = job.scale; p32[8] = scoresAt; p32[9] = slotBytes; p32[10] = chunkUnits;
       p32[11] = headScores; p32[12] = units;
+      p32[13] = partBytes; p32[14] = align(group * 4); p32[15] = 2 * align(group * 4); p32[16] = scoresOff; p32[17] = rowsOff;
       const r = row + t0;
       new Float32Array(buffer, qAt, n * hd).set(q.subarray(r * hd, (r + n) * hd));
       if (chunks === 1) k[kernel](params, qAt, outAt, kAddr, vAddr, 0, 0, 0, 0, units, threadSlot(0));

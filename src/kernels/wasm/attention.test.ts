@@ -1,9 +1,9 @@
 // The segment attention kernels (attn_rows_f32/f16/q8_0 via AttentionKernels.attend) against
 // a plain f64 reference on the decoded cache rows, on ragged shapes: GQA, chunk-local and
 // global windows, caches whose first row is past position 0, head sizes with SIMD tails.
-// Single tokens over many rows of an f32 cache take the chunked decode path. Also: threads and scratch passes
-// do not change a bit, caches outside kernel memory are copied in, and the KV memory pool
-// reuses freed blocks.
+// Single tokens take the decode kernels (rows split across threads), with the prefill
+// kernels' bits. Also: threads and scratch passes do not change a bit, caches outside kernel
+// memory are copied in, and the KV memory pool reuses freed blocks.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createFastKernels } from "../fast.js";
@@ -89,7 +89,7 @@ test("attend: f32, f16 and q8_0 caches match the f64 reference on ragged shapes,
   const k1 = createFastKernels({ threads: 1 });
   const k2 = createFastKernels({ threads: 2, arena: k1.arena });
   // A tiny scratch region forces several passes over the tokens.
-  const kSmall = createFastKernels({ threads: 2, arena: { scratchBytes: 8192 } });
+  const kSmall = createFastKernels({ threads: 2, arena: { scratchBytes: 16384 } });
   const rand = splitmix32(5);
   let worst = 0;
   for (const type of ["f32", "f16", "q8_0"] as const) {
@@ -121,16 +121,31 @@ test("attend: f32, f16 and q8_0 caches match the f64 reference on ragged shapes,
       if (c.T === 1 && c.p0 - c.start > 64) continue;
       job.out.fill(7);
       kSmall.attention.attend({ ...job, kv: plain });
-      if (c.T > 1) assert.deepEqual(job.out, got1, `${label}: passes through a small scratch`);
-      else {
-        // One token whose chunk partials do not fit takes the general path: other rounding.
-        const small = job.out.subarray(2 * hd, 3 * hd);
-        for (let i = 0; i < want.length; i++) assert.ok(Math.abs(small[i]! - want[i]!) < 2e-5, `${label}: small scratch out[${i}]`);
-      }
+      // (One token whose decode partials do not fit takes the prefill kernel: the same bits.)
+      assert.deepEqual(job.out, got1, `${label}: passes through a small scratch`);
     }
   }
   assert.ok(worst > 0 && worst < 2e-5, `worst error ${worst}`);
   await Promise.all([k1.close(), k2.close(), kSmall.close()]);
+});
+
+test("attend: a token decoded alone gives the bits of its row in a prefill, for every KV type", async () => {
+  const k2 = createFastKernels({ threads: 2 });
+  const rand = splitmix32(11);
+  // 150 tokens in chunk-local windows of 100: rows split into one to three 64-row chunks.
+  const c: Case = { H: 4, Hkv: 2, d: 64, T: 150, p0: 0, start: 0, extra: 0, chunk: 100 };
+  const hd = c.H * c.d;
+  for (const type of ["f32", "f16", "q8_0"] as const) {
+    const { job } = makeJob(c, type, rand, (b) => k2.attention.allocKV(b));
+    k2.attention.attend(job);
+    const prefill = job.out.slice();
+    for (const t of [0, 3, 63, 64, 99, 100, 101, 149]) {
+      const one = new Float32Array(hd);
+      k2.attention.attend({ ...job, q: job.q.subarray((2 + t) * hd, (3 + t) * hd), out: one, row: 0, T: 1, p0: t });
+      assert.deepEqual(one, prefill.subarray((2 + t) * hd, (3 + t) * hd), `${type}: token ${t}`);
+    }
+  }
+  await k2.close();
 });
 
 test("attend refuses a cache that does not reach the segment", async () => {

@@ -38,10 +38,12 @@ export interface KernelExports {
   readonly attn_rows_f16: MatmulKernel;
   readonly attn_rows_q8_0: MatmulKernel;
   /**
-   * One query token against rows [r0, r1) of its visible rows of an f32 cache, into per-chunk
-   * partials: (params, q, k, v, 0, 0, 0, 0, r0, r1) (assembly/attention.ts).
+   * One query token against rows [r0, r1) of its visible rows, into per-chunk partials:
+   * (params, q, k, v, 0, 0, 0, 0, r0, r1) (assembly/attention.ts).
    */
   readonly attn_decode_f32: MatmulKernel;
+  readonly attn_decode_f16: MatmulKernel;
+  readonly attn_decode_q8_0: MatmulKernel;
   /** Combines attn_decode's `chunks` partials into out [H, d]. */
   attn_merge(params: number, out: number, chunks: number): void;
   /** quantize_q8_32 / quantize_q8_k for tokens [r0, r1): (x, q, d, sums, 0, T, I, 0, r0, r1). */
@@ -73,7 +75,7 @@ export const ROW_KERNELS = [
   "matmul_f32", "matmul_f16", "matmul_bf16", "matmul_q8_0", "matmul_q4_0", "matmul_q5_0",
   "matmul_q4_k", "matmul_q5_k", "matmul_q6_k",
   "attn_rows_f32", "attn_rows_f16", "attn_rows_q8_0",
-  "attn_decode_f32",
+  "attn_decode_f32", "attn_decode_f16", "attn_decode_q8_0",
   "quantize_rows_q8_32", "quantize_rows_q8_k",
 ] as const;
 export type RowKernelName = (typeof ROW_KERNELS)[number];

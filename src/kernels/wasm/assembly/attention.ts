@@ -1,20 +1,36 @@
-// Attention of a block of query tokens against a KV cache read in place: one row kernel per
-// KV element type (f32, f16, ggml Q8_0). A "row" is one (token, head) unit: u = t·H + h.
-// For each unit: scores[j] = scale · q·K[lo+j] over the token's visible rows, softmax (the
-// same routine as `softmax`), out = Σ_j p[j]·V[lo+j]. Threads split [0, T·H) into chunks; each
-// chunk works in its own slot of the scores region.
+// Attention of query tokens against a KV cache read in place (f32, f16 or ggml Q8_0 rows).
 //
-// Parameter block (i32 words at `params`):
-//   0 H, 1 Hkv, 2 d, 3 p0 (absolute position of token 0), 4 start (absolute position of
-//   cache row 0), 5 chunk (0: global), 6 rowBytes (one cached row, all KV heads), 7 scale
-//   (f32 bits), 8 scores region, 9 bytes per chunk slot, 10 units per chunk, 11 bytes of
-//   scores per head (a slot holds H/Hkv heads' scores, then one widened row of d floats),
-//   12 units in the call.
-// Chunk [r0, r1) covers units [R − r1, R − r0): threads claim chunks in order, so the last
-// tokens (the longest rows of a causal prefill) go first and the short ones fill the tail.
+// Head sizes that are a multiple of 4 use one arithmetic in every call: a token's visible rows
+// [max(chunkStart(p), start), p] are cut into chunks of rowsPerChunk(n) rows; per chunk and
+// head, the maximum score m, l = Σ exp(s − m) and o = Σ exp(s − m)·V (chunkPartials), then
+// per head out = Σ_c w_c·o_c / Σ_c w_c·l_c with w_c = exp(m_c − max m) over the chunks in
+// order (mergeHead). A prefill token and the same token decoded alone therefore give the same
+// bits, whichever kernel, tiling or thread ran each chunk (a different rounding here could
+// move the next layer's stored f16/q8_0 K and V by a whole step).
+//   attn_rows_*: units u = t·H + h (token, query head), taken in runs of one GQA group; a
+//   run computes its chunks in turn in its slot. Chunk [r0, r1) of units covers [R − r1,
+//   R − r0): threads claim chunks in order, so the last tokens (the longest rows of a causal
+//   prefill) go first and the short ones fill the tail.
+//   attn_decode_*: one token; the pool splits its visible rows by chunk, each chunk reads its
+//   rows once for all heads in address order (the cache streams like weights do), and
+//   attn_merge combines the partials.
+// Other head sizes: per unit, scores, the same softmax as `softmax`, Σ p·V (dotF32/axpyF32).
+//
+// attn_rows_* parameter block (i32 words): 0 H, 1 Hkv, 2 d, 3 p0 (absolute position of token
+// 0), 4 start (absolute position of cache row 0), 5 chunk (0: global), 6 rowBytes (one cached
+// row, all KV heads), 7 scale (f32 bits), 8 slots region, 9 bytes per slot, 10 units per
+// chunk, 11 bytes of scores per head (other head sizes), 12 units in the call; slot layout
+// for chunked heads: 13 bytes per chunk partial (m [group] | l [group] | o [group, d]), 14 l
+// and 15 o offset in it, 16 scores [group, min(rows per chunk, rows)] and 17 widened rows
+// (4 × d f32) offsets in the slot, after the partials of the longest token's chunks.
 // q and out: f32 [T, H, d]. k, v: cache row 0 of keys / values.
 import { halfAt, halfToF32, halvesToF32, sum4f } from "./common";
 import { axpyF32, dotF32, expF32, expShiftInPlace, softmax } from "./ops";
+
+/** Rows per chunk for a token with n visible rows: max(64, ⌈n/128⌉·4), so at most 32 chunks (fast-attention.ts mirrors it). */
+@inline function rowsPerChunk(n: i32): i32 {
+  return max(64, ((n + 127) >> 7) << 2);
+}
 
 const KV_F32: i32 = 0;
 const KV_F16: i32 = 1;
@@ -25,64 +41,6 @@ const KV_Q8_0: i32 = 2;
   return halvesToF32(i32x4.shl(lanes, 13), true);
 }
 
-
-/**
- * f32 cache, d a multiple of 16: scores of four keys at a time (one vector of four dot
- * products, no horizontal sum per key), then the values accumulated 16 floats at a time in
- * registers (out written once, not read and written per key). Same order of additions per
- * output element as attn_accumulate, so only the scores round differently from attn_scores.
- */
-@inline function scoresF32x4(slot: usize, headScores: usize, qp: usize, dBytes: usize, kr: usize, rowBytes: usize, n: i32, heads: i32, scale: f32): void {
-  const sv = f32x4.splat(scale);
-  let j = 0;
-  for (; j + 4 <= n; j += 4) {
-    const k0 = kr + <usize>j * rowBytes, k1 = k0 + rowBytes, k2 = k1 + rowBytes, k3 = k2 + rowBytes;
-    for (let g = 0; g < heads; g++) {
-      const qg = qp + <usize>g * dBytes;
-      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-      for (let i: usize = 0; i < dBytes; i += 16) {
-        const qv = v128.load(qg + i);
-        a0 = f32x4.add(a0, f32x4.mul(qv, v128.load(k0 + i)));
-        a1 = f32x4.add(a1, f32x4.mul(qv, v128.load(k1 + i)));
-        a2 = f32x4.add(a2, f32x4.mul(qv, v128.load(k2 + i)));
-        a3 = f32x4.add(a3, f32x4.mul(qv, v128.load(k3 + i)));
-      }
-      v128.store(slot + <usize>g * headScores + (<usize>j << 2), f32x4.mul(sum4f(a0, a1, a2, a3), sv));
-    }
-  }
-  for (; j < n; j++) {
-    const kj = kr + <usize>j * rowBytes;
-    for (let g = 0; g < heads; g++) {
-      const qg = qp + <usize>g * dBytes;
-      let a0 = f32x4.splat(0);
-      for (let i: usize = 0; i < dBytes; i += 16) a0 = f32x4.add(a0, f32x4.mul(v128.load(qg + i), v128.load(kj + i)));
-      store<f32>(slot + <usize>g * headScores + (<usize>j << 2), f32x4.extract_lane(f32x4.mul(sum4f(a0, a0, a0, a0), sv), 0));
-    }
-  }
-}
-
-@inline function valuesF32x16(slot: usize, headScores: usize, op: usize, dBytes: usize, vr: usize, rowBytes: usize, n: i32, heads: i32): void {
-  for (let g = 0; g < heads; g++) {
-    const o = op + <usize>g * dBytes;
-    const pr = slot + <usize>g * headScores;
-    for (let c: usize = 0; c < dBytes; c += 64) {
-      let o0 = f32x4.splat(0), o1 = f32x4.splat(0), o2 = f32x4.splat(0), o3 = f32x4.splat(0);
-      let vrow = vr + c;
-      for (let j = 0; j < n; j++) {
-        const p = f32x4.splat(load<f32>(pr + (<usize>j << 2)));
-        o0 = f32x4.add(o0, f32x4.mul(p, v128.load(vrow)));
-        o1 = f32x4.add(o1, f32x4.mul(p, v128.load(vrow, 16)));
-        o2 = f32x4.add(o2, f32x4.mul(p, v128.load(vrow, 32)));
-        o3 = f32x4.add(o3, f32x4.mul(p, v128.load(vrow, 48)));
-        vrow += rowBytes;
-      }
-      v128.store(o + c, o0);
-      v128.store(o + c, o1, 16);
-      v128.store(o + c, o2, 32);
-      v128.store(o + c, o3, 48);
-    }
-  }
-}
 
 /**
  * One head of one cached row as f32: the row itself when stored as f32, else widened into
@@ -123,11 +81,153 @@ const KV_Q8_0: i32 = 2;
   return buf;
 }
 
+/** Bytes of one KV head of one cached row. */
+@inline function headBytesOf(type: i32, d: i32): usize {
+  return type == KV_F32 ? <usize>d << 2 : type == KV_F16 ? <usize>d << 1 : <usize>(d >> 5) * 34;
+}
+
+/** Scores of heads [h0, h1) against four rows k0..k3 (Hkv·d f32 each) into e[h − h0][jj..jj+3]. */
+@inline function scores4(q: usize, k0: usize, k1: usize, k2: usize, k3: usize, e: usize, jj: i32, rpc: i32, h0: i32, h1: i32, group: i32, d: i32, scale: f32): void {
+  const dBytes = <usize>d << 2;
+  const sv = f32x4.splat(scale);
+  // KV head g of head h, counted along (no division per head).
+  let g = h0 / group, left = (g + 1) * group - h0;
+  for (let h = h0; h < h1; h++) {
+    if (left == 0) {
+      g++;
+      left = group;
+    }
+    left--;
+    const kOff = <usize>g * dBytes;
+    const qh = q + <usize>h * dBytes;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    for (let i: usize = 0; i < dBytes; i += 16) {
+      const qv = v128.load(qh + i);
+      a0 = f32x4.add(a0, f32x4.mul(qv, v128.load(k0 + kOff + i)));
+      a1 = f32x4.add(a1, f32x4.mul(qv, v128.load(k1 + kOff + i)));
+      a2 = f32x4.add(a2, f32x4.mul(qv, v128.load(k2 + kOff + i)));
+      a3 = f32x4.add(a3, f32x4.mul(qv, v128.load(k3 + kOff + i)));
+    }
+    v128.store(e + ((<usize>(h - h0) * rpc + jj) << 2), f32x4.mul(sum4f(a0, a1, a2, a3), sv));
+  }
+}
+
+/** o[h − h0] += Σ_r e[h − h0][jj+r]·V_r for heads [h0, h1) over four rows v0..v3 (Hkv·d f32 each). */
+@inline function values4(o: usize, v0: usize, v1: usize, v2: usize, v3: usize, e: usize, jj: i32, rpc: i32, h0: i32, h1: i32, group: i32, d: i32): void {
+  const dBytes = <usize>d << 2;
+  let g = h0 / group, left = (g + 1) * group - h0;
+  for (let h = h0; h < h1; h++) {
+    if (left == 0) {
+      g++;
+      left = group;
+    }
+    left--;
+    const vOff = <usize>g * dBytes;
+    const oh = o + <usize>(h - h0) * dBytes;
+    const ep = e + ((<usize>(h - h0) * rpc + jj) << 2);
+    const p0 = f32x4.splat(load<f32>(ep)), p1 = f32x4.splat(load<f32>(ep, 4));
+    const p2 = f32x4.splat(load<f32>(ep, 8)), p3 = f32x4.splat(load<f32>(ep, 12));
+    for (let i: usize = 0; i < dBytes; i += 16) {
+      const a = f32x4.add(f32x4.mul(p0, v128.load(v0 + vOff + i)), f32x4.mul(p1, v128.load(v1 + vOff + i)));
+      const b = f32x4.add(f32x4.mul(p2, v128.load(v2 + vOff + i)), f32x4.mul(p3, v128.load(v3 + vOff + i)));
+      v128.store(oh + i, f32x4.add(v128.load(oh + i), f32x4.add(a, b)));
+    }
+  }
+}
+
 /**
- * Units [r0, r1) are taken in runs that share a token and a KV head (the query heads of one
- * GQA group, clipped to the range): each cached row is widened once per run and used by
- * every head of it. Per head the arithmetic is that of attn_scores / softmax /
- * attn_accumulate, so an f32 cache gives the per-head kernels' results bit for bit.
+ * Rows 0..n−1 (n ≤ 4) of `src` (K or V) as f32: the cache itself for f32 (returns src), else
+ * KV heads [kv0, kv1] of each row widened into buf, `wide` bytes a row (returns the address
+ * where KV head g of row r is at + r·wide + g·d·4, below buf when kv0 > 0).
+ */
+@inline function rowsF32(type: i32, src: usize, rowBytes: usize, n: i32, kv0: i32, kv1: i32, d: i32, buf: usize, wide: usize): usize {
+  if (type == KV_F32) return src;
+  const hb = headBytesOf(type, d);
+  const at = buf - ((<usize>kv0 * d) << 2);
+  for (let r = 0; r < n; r++) {
+    for (let g = kv0; g <= kv1; g++) rowF32(src + <usize>r * rowBytes + <usize>g * hb, at + <usize>r * wide + ((<usize>g * d) << 2), d, type);
+  }
+  return at;
+}
+
+/**
+ * One chunk of `cnt` rows (k, v: its first K and V row) of one token (q: its [H, d] queries)
+ * for query heads [h0, h1): per head (index h − h0) the maximum score m (at mP), l = Σ exp(s −
+ * m) (at lP) and o = Σ exp(s − m)·V (d floats at oP). e: scores [h1 − h0][es] (es ≥ cnt, a
+ * multiple of 4); buf: four rows of the heads' KV heads widened to f32.
+ */
+@inline function chunkPartials(type: i32, q: usize, k: usize, v: usize, rowBytes: usize, cnt: i32, h0: i32, h1: i32, group: i32, d: i32, scale: f32, e: usize, rpc: i32, mP: usize, lP: usize, oP: usize, buf: usize): void {
+  const dBytes = <usize>d << 2;
+  const kv0 = h0 / group, kv1 = (h1 - 1) / group;
+  const wide = <usize>(kv1 - kv0 + 1) * dBytes;
+  const stride: usize = type == KV_F32 ? rowBytes : wide;
+  const n4 = cnt & ~3;
+  for (let jj = 0; jj < cnt; jj += 4) {
+    const rows = jj < n4 ? 4 : cnt - jj;
+    const base = rowsF32(type, k + <usize>jj * rowBytes, rowBytes, rows, kv0, kv1, d, buf, wide);
+    if (rows == 4) scores4(q, base, base + stride, base + 2 * stride, base + 3 * stride, e, jj, rpc, h0, h1, group, d, scale);
+    else {
+      for (let r = 0; r < rows; r++) {
+        const kr = base + <usize>r * stride;
+        for (let h = h0; h < h1; h++) {
+          store<f32>(e + ((<usize>(h - h0) * rpc + jj + r) << 2), dotF32(q + <usize>h * dBytes, kr + <usize>(h / group) * dBytes, d) * scale);
+        }
+      }
+    }
+  }
+  for (let h = h0; h < h1; h++) {
+    const eh = e + ((<usize>(h - h0) * rpc) << 2);
+    let mx = load<f32>(eh);
+    for (let j = 1; j < cnt; j++) mx = max(mx, load<f32>(eh + (<usize>j << 2)));
+    store<f32>(mP + (<usize>(h - h0) << 2), mx);
+    store<f32>(lP + (<usize>(h - h0) << 2), <f32>expShiftInPlace(eh, cnt, mx));
+  }
+  memory.fill(oP, 0, <usize>(h1 - h0) * dBytes);
+  for (let jj = 0; jj < cnt; jj += 4) {
+    const rows = jj < n4 ? 4 : cnt - jj;
+    const base = rowsF32(type, v + <usize>jj * rowBytes, rowBytes, rows, kv0, kv1, d, buf, wide);
+    if (rows == 4) values4(oP, base, base + stride, base + 2 * stride, base + 3 * stride, e, jj, rpc, h0, h1, group, d);
+    else {
+      for (let r = 0; r < rows; r++) {
+        const vr = base + <usize>r * stride;
+        for (let h = h0; h < h1; h++) {
+          axpyF32(oP + <usize>(h - h0) * dBytes, load<f32>(e + ((<usize>(h - h0) * rpc + jj + r) << 2)), vr + <usize>(h / group) * dBytes, d);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * One head's output (d floats at out) from `chunks` partials, m/l/o of chunk c at m0/l0/o0 +
+ * c·stride: out = Σ_c w_c·o_c / Σ_c w_c·l_c, w_c = exp(m_c − max m), chunks in order (each
+ * m_c is overwritten by w_c).
+ */
+@inline function mergeHead(m0: usize, l0: usize, o0: usize, stride: usize, chunks: i32, d: i32, out: usize): void {
+  let mx = load<f32>(m0);
+  for (let c = 1; c < chunks; c++) mx = max(mx, load<f32>(m0 + <usize>c * stride));
+  let L: f64 = 0;
+  for (let c = 0; c < chunks; c++) {
+    const w = expF32(load<f32>(m0 + <usize>c * stride) - mx);
+    store<f32>(m0 + <usize>c * stride, w);
+    L += <f64>(w * load<f32>(l0 + <usize>c * stride));
+  }
+  const inv = f32x4.splat(<f32>(1 / L));
+  const dBytes = <usize>d << 2;
+  for (let i: usize = 0; i < dBytes; i += 16) {
+    let acc = f32x4.splat(0);
+    for (let c = 0; c < chunks; c++) {
+      const at = <usize>c * stride;
+      acc = f32x4.add(acc, f32x4.mul(f32x4.splat(load<f32>(m0 + at)), v128.load(o0 + at + i)));
+    }
+    v128.store(out + i, f32x4.mul(acc, inv));
+  }
+}
+
+/**
+ * Units [r0, r1) (after the reversal above) in runs that share a token and a KV head (the
+ * query heads of one GQA group, clipped to the range): each run reads its KV head of each
+ * visible row once for all its heads.
  */
 @inline function attnRows(params: usize, q: usize, out: usize, k: usize, v: usize, c0: i32, c1: i32, type: i32): void {
   const H = load<i32>(params);
@@ -140,13 +240,20 @@ const KV_Q8_0: i32 = 2;
   const scale = load<f32>(params, 28);
   const chunkUnits = load<i32>(params, 40);
   const headScores = <usize>load<u32>(params, 44);
-  // This chunk's slot: group × headScores bytes of scores, then one widened row (d floats).
+  // This chunk of units' slot in scratch.
   const slot = <usize>load<u32>(params, 32) + <usize>(c0 / chunkUnits) * <usize>load<u32>(params, 36);
   const units = load<i32>(params, 48);
   const r0 = units - c1, r1 = units - c0;
   const group = H / Hkv;
-  const buf = slot + <usize>group * headScores;
-  const headBytes: usize = type == KV_F32 ? <usize>d << 2 : type == KV_F16 ? <usize>d << 1 : <usize>(d >> 5) * 34;
+  const headBytes = headBytesOf(type, d);
+  const dBytes = <usize>d << 2;
+  const chunked = (d & 3) == 0;
+  const partBytes = <usize>load<u32>(params, 52);
+  const lOff = <usize>load<u32>(params, 56);
+  const oOff = <usize>load<u32>(params, 60);
+  const eAt = slot + <usize>load<u32>(params, 64);
+  const rowBuf = slot + <usize>load<u32>(params, 68);
+  const buf = slot + <usize>group * headScores; // other head sizes: one widened row
   let u = r0;
   while (u < r1) {
     const t = u / H;
@@ -158,19 +265,31 @@ const KV_Q8_0: i32 = 2;
     let first = chunk > 0 ? p - p % chunk : 0;
     if (first < start) first = start;
     const n = p - first + 1;
-    const off = <usize>(first - start) * rowBytes + <usize>kvh * headBytes;
-    const kr = k + off;
-    const vr = v + off;
-    const qp = q + ((<usize>u * d) << 2);
-    const op = out + ((<usize>u * d) << 2);
-    const dBytes = <usize>d << 2;
-    if (type == KV_F32 && (d & 15) == 0) {
-      scoresF32x4(slot, headScores, qp, dBytes, kr, rowBytes, n, heads, scale);
-      for (let g = 0; g < heads; g++) softmax(slot + <usize>g * headScores, n);
-      valuesF32x16(slot, headScores, op, dBytes, vr, rowBytes, n, heads);
+    const qt = q + ((<usize>t * H * d) << 2);
+    const ot = out + ((<usize>t * H * d) << 2);
+    if (chunked) {
+      const kr = k + <usize>(first - start) * rowBytes;
+      const vr = v + <usize>(first - start) * rowBytes;
+      const rpc = rowsPerChunk(n);
+      const chunks = (n + rpc - 1) / rpc;
+      const es = min(rpc, (n + 3) & ~3); // scores stride: the slot holds rows of the longest token
+      for (let c = 0; c < chunks; c++) {
+        const j0 = c * rpc;
+        const part = slot + <usize>c * partBytes;
+        chunkPartials(type, qt, kr + <usize>j0 * rowBytes, vr + <usize>j0 * rowBytes, rowBytes, min(rpc, n - j0), h, h + heads, group, d, scale, eAt, es, part, part + lOff, part + oOff, rowBuf);
+      }
+      for (let g = 0; g < heads; g++) {
+        const gm = <usize>g << 2;
+        mergeHead(slot + gm, slot + lOff + gm, slot + oOff + <usize>g * dBytes, partBytes, chunks, d, ot + <usize>(h + g) * dBytes);
+      }
       u += heads;
       continue;
     }
+    const off = <usize>(first - start) * rowBytes + <usize>kvh * headBytes;
+    const kr = k + off;
+    const vr = v + off;
+    const qp = qt + <usize>h * dBytes;
+    const op = ot + <usize>h * dBytes;
     for (let j = 0; j < n; j++) {
       const row = rowF32(kr + <usize>j * rowBytes, buf, d, type);
       for (let g = 0; g < heads; g++) {
@@ -204,57 +323,12 @@ export function attn_rows_q8_0(params: usize, q: usize, out: usize, k: usize, v:
   attnRows(params, q, out, k, v, r0, r1, KV_Q8_0);
 }
 
-// Decode with an f32 cache: one query token against `n` visible cached rows (k, v: the first
-// of them), split into chunks of rows, flash-decoding style. A chunk reads each of its rows
-// once for all heads, in address order (the cache streams from memory like weights do,
-// where a per-head pass reads a few lines of every row), and leaves per head its maximum
-// score m, l = Σ exp(s − m) and o = Σ exp(s − m)·V; attn_merge combines the chunks in chunk
-// order. Chunk sizes depend on n only, so results do not depend on threads. (f16 and q8_0
-// caches keep the per-head path: there a different rounding of one layer's output can move
-// the next layer's stored K/V by a whole f16 or q8_0 step, so prefill and decode share it.)
-// Parameter block (i32 words): 0 H, 1 Hkv, 2 d (a multiple of 4), 3 rowBytes, 4 scale (f32
-// bits), 5 rows per chunk (a multiple of 4), 6 partials region, 7 bytes per partial, then
-// offsets within a partial: 8 l, 9 o, 10 e (scores, then weights: [H][rows per chunk]); m is
-// at offset 0.
+// attn_decode_* parameter block (i32 words): 0 H, 1 Hkv, 2 d (a multiple of 4), 3 rowBytes, 4
+// scale (f32 bits), 5 rows per chunk, 6 partials region, 7 bytes per partial, then offsets
+// within a partial: 8 l, 9 o, 10 scores [H, rows per chunk], 11 widened rows (m at 0).
 
-/** Scores of the query heads against four rows k0..k3 (Hkv·d f32 each) into e[h][jj..jj+3]. */
-@inline function decodeScores4(q: usize, k0: usize, k1: usize, k2: usize, k3: usize, e: usize, jj: i32, rpc: i32, H: i32, group: i32, d: i32, scale: f32): void {
-  const dBytes = <usize>d << 2;
-  const sv = f32x4.splat(scale);
-  for (let h = 0; h < H; h++) {
-    const kOff = <usize>(h / group) * dBytes;
-    const qh = q + <usize>h * dBytes;
-    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-    for (let i: usize = 0; i < dBytes; i += 16) {
-      const qv = v128.load(qh + i);
-      a0 = f32x4.add(a0, f32x4.mul(qv, v128.load(k0 + kOff + i)));
-      a1 = f32x4.add(a1, f32x4.mul(qv, v128.load(k1 + kOff + i)));
-      a2 = f32x4.add(a2, f32x4.mul(qv, v128.load(k2 + kOff + i)));
-      a3 = f32x4.add(a3, f32x4.mul(qv, v128.load(k3 + kOff + i)));
-    }
-    v128.store(e + ((<usize>h * rpc + jj) << 2), f32x4.mul(sum4f(a0, a1, a2, a3), sv));
-  }
-}
-
-/** o[h] += Σ_r e[h][jj+r]·V_r over four rows v0..v3 (Hkv·d f32 each). */
-@inline function decodeValues4(o: usize, v0: usize, v1: usize, v2: usize, v3: usize, e: usize, jj: i32, rpc: i32, H: i32, group: i32, d: i32): void {
-  const dBytes = <usize>d << 2;
-  for (let h = 0; h < H; h++) {
-    const vOff = <usize>(h / group) * dBytes;
-    const oh = o + <usize>h * dBytes;
-    const ep = e + ((<usize>h * rpc + jj) << 2);
-    const p0 = f32x4.splat(load<f32>(ep)), p1 = f32x4.splat(load<f32>(ep, 4));
-    const p2 = f32x4.splat(load<f32>(ep, 8)), p3 = f32x4.splat(load<f32>(ep, 12));
-    for (let i: usize = 0; i < dBytes; i += 16) {
-      const a = f32x4.add(f32x4.mul(p0, v128.load(v0 + vOff + i)), f32x4.mul(p1, v128.load(v1 + vOff + i)));
-      const b = f32x4.add(f32x4.mul(p2, v128.load(v2 + vOff + i)), f32x4.mul(p3, v128.load(v3 + vOff + i)));
-      v128.store(oh + i, f32x4.add(v128.load(oh + i), f32x4.add(a, b)));
-    }
-  }
-}
-
-/** Chunk [r0, r1) of the visible rows (see above): (params, q, k, v, 0, 0, 0, 0, r0, r1). */
-export function attn_decode_f32(params: usize, q: usize, k: usize, v: usize, a4: i32, a5: i32, a6: i32, a7: i32, r0: i32, r1: i32): void {
+/** Chunk [r0, r1) of one token's visible rows (k, v: the first of them), all heads. */
+@inline function attnDecode(params: usize, q: usize, k: usize, v: usize, r0: i32, r1: i32, type: i32): void {
   const H = load<i32>(params);
   const Hkv = load<i32>(params, 4);
   const d = load<i32>(params, 8);
@@ -265,47 +339,23 @@ export function attn_decode_f32(params: usize, q: usize, k: usize, v: usize, a4:
   const lP = part + <usize>load<u32>(params, 32);
   const oP = part + <usize>load<u32>(params, 36);
   const eP = part + <usize>load<u32>(params, 40);
-  const group = H / Hkv;
-  const dBytes = <usize>d << 2;
-  const n = r1 - r0;
-  const n4 = n & ~3;
-  const k0 = k + <usize>r0 * rowBytes;
-  const v0 = v + <usize>r0 * rowBytes;
-  for (let jj = 0; jj < n4; jj += 4) {
-    const kr = k0 + <usize>jj * rowBytes;
-    decodeScores4(q, kr, kr + rowBytes, kr + 2 * rowBytes, kr + 3 * rowBytes, eP, jj, rpc, H, group, d, scale);
-  }
-  for (let j = n4; j < n; j++) {
-    const kr = k0 + <usize>j * rowBytes;
-    for (let h = 0; h < H; h++) {
-      const s = dotF32(q + <usize>h * dBytes, kr + <usize>(h / group) * dBytes, d) * scale;
-      store<f32>(eP + ((<usize>h * rpc + j) << 2), s);
-    }
-  }
-  for (let h = 0; h < H; h++) {
-    const eh = eP + ((<usize>h * rpc) << 2);
-    let mx = load<f32>(eh);
-    for (let j = 1; j < n; j++) mx = max(mx, load<f32>(eh + (<usize>j << 2)));
-    store<f32>(part + (<usize>h << 2), mx);
-    store<f32>(lP + (<usize>h << 2), <f32>expShiftInPlace(eh, n, mx));
-  }
-  memory.fill(oP, 0, <usize>H * dBytes);
-  for (let jj = 0; jj < n4; jj += 4) {
-    const vr = v0 + <usize>jj * rowBytes;
-    decodeValues4(oP, vr, vr + rowBytes, vr + 2 * rowBytes, vr + 3 * rowBytes, eP, jj, rpc, H, group, d);
-  }
-  for (let j = n4; j < n; j++) {
-    const vr = v0 + <usize>j * rowBytes;
-    for (let h = 0; h < H; h++) {
-      axpyF32(oP + <usize>h * dBytes, load<f32>(eP + ((<usize>h * rpc + j) << 2)), vr + <usize>(h / group) * dBytes, d);
-    }
-  }
+  const buf = part + <usize>load<u32>(params, 44);
+  chunkPartials(type, q, k + <usize>r0 * rowBytes, v + <usize>r0 * rowBytes, rowBytes, r1 - r0, 0, H, H / Hkv, d, scale, eP, rpc, part, lP, oP, buf);
 }
 
-/**
- * out[h] = Σ_c w_c·o_c[h] / Σ_c w_c·l_c[h], w_c = exp(m_c[h] − max_c m_c[h]), over the
- * `chunks` partials of attnDecode, in chunk order (each chunk's m is overwritten by w).
- */
+export function attn_decode_f32(params: usize, q: usize, k: usize, v: usize, a4: i32, a5: i32, a6: i32, a7: i32, r0: i32, r1: i32): void {
+  attnDecode(params, q, k, v, r0, r1, KV_F32);
+}
+
+export function attn_decode_f16(params: usize, q: usize, k: usize, v: usize, a4: i32, a5: i32, a6: i32, a7: i32, r0: i32, r1: i32): void {
+  attnDecode(params, q, k, v, r0, r1, KV_F16);
+}
+
+export function attn_decode_q8_0(params: usize, q: usize, k: usize, v: usize, a4: i32, a5: i32, a6: i32, a7: i32, r0: i32, r1: i32): void {
+  attnDecode(params, q, k, v, r0, r1, KV_Q8_0);
+}
+
+/** Combines attnDecode's `chunks` partials into out [H, d] (mergeHead per head). */
 export function attn_merge(params: usize, out: usize, chunks: i32): void {
   const H = load<i32>(params);
   const d = load<i32>(params, 8);
@@ -316,24 +366,6 @@ export function attn_merge(params: usize, out: usize, chunks: i32): void {
   const dBytes = <usize>d << 2;
   for (let h = 0; h < H; h++) {
     const hm = <usize>h << 2;
-    let mx = load<f32>(parts + hm);
-    for (let c = 1; c < chunks; c++) mx = max(mx, load<f32>(parts + <usize>c * pBytes + hm));
-    let L: f64 = 0;
-    for (let c = 0; c < chunks; c++) {
-      const pc = parts + <usize>c * pBytes;
-      const w = expF32(load<f32>(pc + hm) - mx);
-      store<f32>(pc + hm, w);
-      L += <f64>(w * load<f32>(pc + lOff + hm));
-    }
-    const inv = f32x4.splat(<f32>(1 / L));
-    const oh = out + <usize>h * dBytes;
-    for (let i: usize = 0; i < dBytes; i += 16) {
-      let acc = f32x4.splat(0);
-      for (let c = 0; c < chunks; c++) {
-        const pc = parts + <usize>c * pBytes;
-        acc = f32x4.add(acc, f32x4.mul(f32x4.splat(load<f32>(pc + hm)), v128.load(pc + oOff + <usize>h * dBytes + i)));
-      }
-      v128.store(oh + i, f32x4.mul(acc, inv));
-    }
+    mergeHead(parts + hm, parts + lOff + hm, parts + oOff + <usize>h * dBytes, pBytes, chunks, d, out + <usize>h * dBytes);
   }
 }
