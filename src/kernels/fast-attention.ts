@@ -95,6 +95,12 @@ export function createFastAttention(ctx: FastAttentionContext, helpers: Attentio
   const { arena, pool, threads, instances } = ctx;
   const kvPool = new KVMemoryPool(arena);
 
+  /** Byte address of `view` if it lies in memory `m`. */
+  const addressIn = (view: Float32Array, m: ArenaMemory): number | undefined => {
+    const at = arena.locate(view);
+    return at && at.memory === m ? at.byteOffset : undefined;
+  };
+
   function attend(job: AttendJob): void {
     const { q, out, row, T, p0, H, Hkv, d, kv } = job;
     if (T <= 0) return;
@@ -161,14 +167,18 @@ export function createFastAttention(ctx: FastAttentionContext, helpers: Attentio
     p32[0] = H; p32[1] = Hkv; p32[2] = d; p32[3] = kv.rowBytes;
     new Float32Array(buffer, params, PARAM_BYTES / 4)[4] = job.scale;
     p32[5] = rpc; p32[6] = partsAt; p32[7] = partBytes; p32[8] = lOff; p32[9] = oOff; p32[10] = eOff; p32[11] = bufOff;
-    new Float32Array(buffer, qAt, hd).set(q.subarray(row * hd, (row + 1) * hd));
+    // q and out in place when they are in this memory (workspace buffers), else copied.
+    const qHere = addressIn(q, m), outHere = addressIn(out, m);
+    const qp = qHere !== undefined ? qHere + row * hd * 4 : qAt;
+    const op = outHere !== undefined ? outHere + row * hd * 4 : outAt;
+    if (qHere === undefined) new Float32Array(buffer, qAt, hd).set(q.subarray(row * hd, (row + 1) * hd));
     const skip = (first - kv.start) * kv.rowBytes;
     const kernel = DECODE_KERNEL[kv.type];
     if (chunks === 1 || threads === 1) {
-      for (let r0 = 0; r0 < n; r0 += rpc) k[kernel](params, qAt, kAddr + skip, vAddr + skip, 0, 0, 0, 0, r0, Math.min(n, r0 + rpc), threadSlot(0));
-    } else pool.run(m.index, kernel, [params, qAt, kAddr + skip, vAddr + skip, 0, 0, 0, 0], n, rpc);
-    k.attn_merge(params, outAt, chunks);
-    out.set(new Float32Array(buffer, outAt, hd), row * hd);
+      for (let r0 = 0; r0 < n; r0 += rpc) k[kernel](params, qp, kAddr + skip, vAddr + skip, 0, 0, 0, 0, r0, Math.min(n, r0 + rpc), threadSlot(0));
+    } else pool.run(m.index, kernel, [params, qp, kAddr + skip, vAddr + skip, 0, 0, 0, 0], n, rpc);
+    k.attn_merge(params, op, chunks);
+    if (outHere === undefined) out.set(new Float32Array(buffer, outAt, hd), row * hd);
     return true;
   }
 
@@ -204,6 +214,7 @@ export function createFastAttention(ctx: FastAttentionContext, helpers: Attentio
     const p32 = new Int32Array(buffer, params, PARAM_BYTES / 4);
     const pf = new Float32Array(buffer, params, PARAM_BYTES / 4);
     const kernel = KERNEL[kv.type];
+    const qHere = addressIn(q, m), outHere = addressIn(out, m);
     for (let t0 = 0; t0 < T; t0 += pass) {
       const n = Math.min(pass, T - t0);
       const units = n * H;
@@ -217,10 +228,12 @@ export function createFastAttention(ctx: FastAttentionContext, helpers: Attentio
       p32[11] = headScores; p32[12] = units;
       p32[13] = partBytes; p32[14] = align(group * 4); p32[15] = 2 * align(group * 4); p32[16] = scoresOff; p32[17] = rowsOff;
       const r = row + t0;
-      new Float32Array(buffer, qAt, n * hd).set(q.subarray(r * hd, (r + n) * hd));
-      if (chunks === 1) k[kernel](params, qAt, outAt, kAddr, vAddr, 0, 0, 0, 0, units, threadSlot(0));
-      else pool.run(m.index, kernel, [params, qAt, outAt, kAddr, vAddr, 0, 0, 0], units, chunkUnits);
-      out.set(new Float32Array(buffer, outAt, n * hd), r * hd);
+      const qp = qHere !== undefined ? qHere + r * hd * 4 : qAt;
+      const op = outHere !== undefined ? outHere + r * hd * 4 : outAt;
+      if (qHere === undefined) new Float32Array(buffer, qAt, n * hd).set(q.subarray(r * hd, (r + n) * hd));
+      if (chunks === 1) k[kernel](params, qp, op, kAddr, vAddr, 0, 0, 0, 0, units, threadSlot(0));
+      else pool.run(m.index, kernel, [params, qp, op, kAddr, vAddr, 0, 0, 0], units, chunkUnits);
+      if (outHere === undefined) out.set(new Float32Array(buffer, outAt, n * hd), r * hd);
     }
   }
 

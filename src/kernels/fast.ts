@@ -9,9 +9,12 @@
 // region, in passes of as many tokens as fit) or arena views in the weight's memory (used
 // in place). Quantized weights multiply activations quantized on the fly (llama.cpp's
 // scheme): results differ from the f32 reference by that quantization (docs/kernels.md).
-import type { AttentionKernels, Kernels } from "./kernels.js";
+import type { AttentionKernels, Kernels, Workspace } from "./kernels.js";
 import type { Matrix, WeightDType } from "./matrix.js";
-import { matmul as refMatmul, rmsNorm as refRmsNorm, ropeInterleaved as refRope, softmaxInPlace as refSoftmax, swigluInPlace as refSwiglu } from "./ref/ops.js";
+import {
+  addInPlace as refAddInPlace, gatherRows as refGatherRows, matmul as refMatmul, rmsNorm as refRmsNorm, ropeInterleaved as refRope,
+  scatterAddRows as refScatterAddRows, softmaxInPlace as refSoftmax, swigluInPlace as refSwiglu,
+} from "./ref/ops.js";
 import { quantRowBytes, isQuantDType } from "./quant/index.js";
 import { WasmArena, type ArenaDType, type ArenaMemory, type WasmArenaOptions } from "./wasm/arena.js";
 import { instantiateKernels, kernelModule, type KernelExports, type RowKernelName } from "./wasm/module.js";
@@ -26,6 +29,8 @@ export interface FastKernelsOptions {
   arena?: WasmArena | WasmArenaOptions;
   /** Checks of the job word an idle worker makes before sleeping. */
   spin?: number;
+  /** Bytes of kernel memory for forward-pass intermediates (default 64 MiB, taken on first use). */
+  workspaceBytes?: number;
 }
 
 export interface FastKernels extends Kernels {
@@ -35,6 +40,8 @@ export interface FastKernels extends Kernels {
   readonly pool: ThreadPool;
   /** KV-cache memory and the segment attention kernel (fast-attention.ts), plus per-head helpers. */
   readonly attention: AttentionKernels;
+  /** Intermediates in kernel memory (createWorkspace). */
+  readonly workspace: Workspace;
   /** y[T, O] = x[T, I] · Wᵀ; WASM when w.data is in the arena and its dtype has a kernel. */
   matmul(y: Float32Array, x: Float32Array, w: Matrix, T: number): void;
   /** Whether matmul with `w` runs in WASM. */
@@ -43,14 +50,18 @@ export interface FastKernels extends Kernels {
   alloc: WasmArena["alloc"];
   /** A zeroed arena matrix for loaders to fill. */
   allocMatrix(dtype: WeightDType, rows: number, cols: number): Matrix;
-  /** As ref rmsNorm; in place when out, x (and w) are arena views in one memory, else through scratch. */
+  /** As ref rmsNorm; in place when out and x are arena views in one memory, else through scratch. */
   rmsNorm(out: Float32Array, x: Float32Array, w: Float32Array | null, eps: number, T: number, D: number): void;
   /** As ref softmaxInPlace; WASM for an arena view. */
   softmaxInPlace(v: Float32Array, n: number): void;
   /** As ref swigluInPlace (exp by polynomial); in place when both are arena views in one memory, else through scratch. */
   swigluInPlace(gate: Float32Array, up: Float32Array, n: number): void;
-  /** As ref ropeInterleaved; in place when x, cos and sin are arena views in one memory, else through scratch. */
+  /** As ref ropeInterleaved; in place when x is an arena view, else through scratch. */
   ropeInterleaved(x: Float32Array, cos: Float32Array, sin: Float32Array, T: number, nHeads: number, d: number): void;
+  /** As ref addInPlace, gatherRows, scatterAddRows (same bits); WASM when the float arrays are arena views in one memory. */
+  addInPlace(h: Float32Array, y: Float32Array, n: number): void;
+  gatherRows(dst: Float32Array, src: Float32Array, rows: Int32Array, scales: Float32Array, n: number, D: number): void;
+  scatterAddRows(dst: Float32Array, src: Float32Array, rows: Int32Array, n: number, D: number): void;
   /** scores[j] = scale · q · K[j], j < n; K rows of d values `stride` floats apart starting at k[0]. */
   attnScores(scores: Float32Array, q: Float32Array, k: Float32Array, stride: number, n: number, d: number, scale: number): void;
   /** out[0..d) += Σ_j p[j] · V[j], j < n; V rows `stride` floats apart starting at v[0]. */
@@ -90,6 +101,32 @@ const align = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
 function rowBytes(w: Matrix): number {
   if (isQuantDType(w.dtype)) return quantRowBytes(w.dtype, w.cols);
   return w.cols * (w.dtype === "f32" ? 4 : 2);
+}
+
+/**
+ * A Workspace in kernel memory: one region of `bytes`, taken from the arena on first use and
+ * handed out in stack order in 64-byte steps. A request that does not fit gets an ordinary
+ * array (the kernels then copy it in and out, as for any array outside the arena).
+ */
+export function createWorkspace(arena: WasmArena, bytes: number): Workspace {
+  let region: Float32Array | undefined;
+  let top = 0; // floats taken
+  const step = ALIGN / 4;
+  return {
+    floats(n: number): Float32Array {
+      region ??= arena.alloc("f32", Math.floor(bytes / ALIGN) * step);
+      const size = Math.ceil(n / step) * step;
+      if (top + size > region.length) return new Float32Array(n);
+      const view = region.subarray(top, top + n);
+      top += size;
+      return view.fill(0);
+    },
+    mark: () => top,
+    release(mark: number): void {
+      if (!(Number.isInteger(mark) && mark >= 0 && mark <= top)) throw new RangeError(`workspace: release to ${mark}, the top is ${top}`);
+      top = mark;
+    },
+  };
 }
 
 export function createFastKernels(options: FastKernelsOptions = {}): FastKernels {
@@ -209,8 +246,16 @@ export function createFastKernels(options: FastKernelsOptions = {}): FastKernels
     need("rmsNorm x", x.length, T * D);
     need("rmsNorm out", out.length, T * D);
     if (w) need("rmsNorm w", w.length, D);
-    const m = w ? commonMemory(out, x, w) : commonMemory(out, x);
-    if (m) return instances[m.index]!.rmsnorm(out.byteOffset, x.byteOffset, w ? w.byteOffset : 0, eps, T, D);
+    const m = commonMemory(out, x);
+    if (m) {
+      // A weight outside this memory (norm weights are ordinary arrays) is copied to its scratch.
+      let wAt = w ? addressIn(w, m) : 0;
+      if (w && wAt === undefined) {
+        wAt = m.scratchOffset;
+        new Float32Array(arena.buffer(m), wAt, D).set(w.subarray(0, D));
+      }
+      return instances[m.index]!.rmsnorm(out.byteOffset, x.byteOffset, wAt!, eps, T, D);
+    }
     const done = throughScratch(w ? w.subarray(0, D) : null, T, D, (k, buffer, wAt, at, t0, t1) => {
       const rows = new Float32Array(buffer, at, (t1 - t0) * D);
       rows.set(x.subarray(t0 * D, t1 * D));
@@ -247,9 +292,19 @@ export function createFastKernels(options: FastKernelsOptions = {}): FastKernels
     need("rope x", x.length, T * nHeads * d);
     need("rope cos", cos.length, (T * d) / 2);
     need("rope sin", sin.length, (T * d) / 2);
-    const m = commonMemory(x, cos, sin);
-    if (m) return instances[m.index]!.rope(x.byteOffset, cos.byteOffset, sin.byteOffset, T, nHeads, d);
     const half = d / 2;
+    const m = commonMemory(x);
+    if (m && m.scratchBytes >= 2 * align(T * half * 4)) {
+      // Tables outside this memory (they are ordinary arrays) are copied to its scratch.
+      let cosAt = addressIn(cos, m), sinAt = addressIn(sin, m);
+      if (cosAt === undefined || sinAt === undefined) {
+        cosAt = m.scratchOffset;
+        sinAt = cosAt + align(T * half * 4);
+        new Float32Array(arena.buffer(m), cosAt, T * half).set(cos.subarray(0, T * half));
+        new Float32Array(arena.buffer(m), sinAt, T * half).set(sin.subarray(0, T * half));
+      }
+      return instances[m.index]!.rope(x.byteOffset, cosAt, sinAt, T, nHeads, d);
+    }
     const row = nHeads * d;
     const done = throughScratch(null, T, row + d, (k, buffer, _, at, t0, t1) => {
       const n = t1 - t0;
@@ -263,6 +318,50 @@ export function createFastKernels(options: FastKernelsOptions = {}): FastKernels
       x.set(xs, t0 * row);
     });
     if (!done) refRope(x, cos, sin, T, nHeads, d);
+  }
+
+  function addInPlace(h: Float32Array, y: Float32Array, n: number): void {
+    need("addInPlace h", h.length, n);
+    need("addInPlace y", y.length, n);
+    const m = commonMemory(h, y);
+    if (m) return instances[m.index]!.add_in_place(h.byteOffset, y.byteOffset, n);
+    refAddInPlace(h, y, n);
+  }
+
+  /** Copies a row list (and scales) into the scratch of `m`: their addresses. */
+  const rowsToScratch = (m: ArenaMemory, rows: Int32Array, scales: Float32Array | null, n: number): [number, number] => {
+    const rowsAt = m.scratchOffset;
+    const scalesAt = rowsAt + align(n * 4);
+    new Int32Array(arena.buffer(m), rowsAt, n).set(rows.subarray(0, n));
+    if (scales) new Float32Array(arena.buffer(m), scalesAt, n).set(scales.subarray(0, n));
+    return [rowsAt, scalesAt];
+  };
+  const rowsInRange = (what: string, rows: Int32Array, n: number, limit: number): void => {
+    for (let r = 0; r < n; r++) {
+      const i = rows[r]!;
+      if (!(i >= 0 && i < limit)) throw new RangeError(`${what}: row ${i} outside 0..${limit - 1}`);
+    }
+  };
+
+  function gatherRows(dst: Float32Array, src: Float32Array, rows: Int32Array, scales: Float32Array, n: number, D: number): void {
+    need("gatherRows dst", dst.length, n * D);
+    need("gatherRows rows", rows.length, n);
+    need("gatherRows scales", scales.length, n);
+    rowsInRange("gatherRows", rows, n, Math.floor(src.length / D));
+    const m = commonMemory(dst, src);
+    if (!m || m.scratchBytes < 2 * align(n * 4)) return refGatherRows(dst, src, rows, scales, n, D);
+    const [rowsAt, scalesAt] = rowsToScratch(m, rows, scales, n);
+    instances[m.index]!.gather_rows(dst.byteOffset, src.byteOffset, rowsAt, scalesAt, n, D);
+  }
+
+  function scatterAddRows(dst: Float32Array, src: Float32Array, rows: Int32Array, n: number, D: number): void {
+    need("scatterAddRows src", src.length, n * D);
+    need("scatterAddRows rows", rows.length, n);
+    rowsInRange("scatterAddRows", rows, n, Math.floor(dst.length / D));
+    const m = commonMemory(dst, src);
+    if (!m || m.scratchBytes < align(n * 4)) return refScatterAddRows(dst, src, rows, n, D);
+    const [rowsAt] = rowsToScratch(m, rows, null, n);
+    instances[m.index]!.scatter_add_rows(dst.byteOffset, src.byteOffset, rowsAt, n, D);
   }
 
   function attnScores(scores: Float32Array, q: Float32Array, kc: Float32Array, stride: number, n: number, d: number, scale: number): void {
@@ -307,6 +406,7 @@ export function createFastKernels(options: FastKernelsOptions = {}): FastKernels
 
   return {
     name: `wasm-simd×${threads}`,
+    workspace: createWorkspace(arena, options.workspaceBytes ?? 64 << 20),
     attention: createFastAttention({ arena, pool, threads, instances }, { scratch, attnScores, softmaxInPlace, attnAccumulate }),
     threads,
     arena,
@@ -319,6 +419,9 @@ export function createFastKernels(options: FastKernelsOptions = {}): FastKernels
     softmaxInPlace,
     swigluInPlace,
     ropeInterleaved,
+    addInPlace,
+    gatherRows,
+    scatterAddRows,
     attnScores,
     attnAccumulate,
     ready: () => pool.ready(),

@@ -10,10 +10,34 @@ export interface Kernels {
   readonly name: string;
   /** Attention inner loops in kernel memory, when the set has them (the WASM set does). */
   readonly attention?: AttentionKernels;
-  // Element-wise steps, when the set has faster ones than ref/ops.ts (same contracts).
+  /** Buffers for a forward pass's intermediates in the kernels' own memory, when the set has it. */
+  readonly workspace?: Workspace;
+  // Element-wise steps, when the set has faster ones than ref/ops.ts (same contracts and bits).
   swigluInPlace?(gate: Float32Array, up: Float32Array, n: number): void;
   rmsNorm?(out: Float32Array, x: Float32Array, w: Float32Array | null, eps: number, T: number, D: number): void;
   ropeInterleaved?(x: Float32Array, cos: Float32Array, sin: Float32Array, T: number, nHeads: number, d: number): void;
+  addInPlace?(h: Float32Array, y: Float32Array, n: number): void;
+  gatherRows?(dst: Float32Array, src: Float32Array, rows: Int32Array, scales: Float32Array, n: number, D: number): void;
+  scatterAddRows?(dst: Float32Array, src: Float32Array, rows: Int32Array, n: number, D: number): void;
+}
+
+/**
+ * Intermediate buffers taken and given back in stack order (mark, take, release to the mark):
+ * a kernel set that owns memory (WASM) hands out views of it, so its kernels work on them in
+ * place instead of copying them in and out.
+ */
+export interface Workspace {
+  /** A zeroed buffer of n floats, valid until a release to a mark taken before it. */
+  floats(n: number): Float32Array;
+  /** The current top of the stack. */
+  mark(): number;
+  /** Gives back every buffer taken since `mark`. */
+  release(mark: number): void;
+}
+
+/** n zeroed floats from the kernels' workspace, or an ordinary array without one. */
+export function floats(kernels: Kernels, n: number): Float32Array {
+  return kernels.workspace ? kernels.workspace.floats(n) : new Float32Array(n);
 }
 
 /** Element type of KV-cache rows: f32, IEEE half, or ggml Q8_0 blocks (32 values: f16 d, int8 q[32]). */

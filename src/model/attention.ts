@@ -6,7 +6,7 @@ import type { Llama4TextConfig, LayerKind } from "./config.js";
 import type { AttentionWeights } from "./weights.js";
 import type { LayerKVCache } from "./kv.js";
 import { rmsNorm, ropeInterleaved } from "../kernels/ref/ops.js";
-import type { AttentionKernels, Kernels, KVRows } from "../kernels/kernels.js";
+import { floats, type AttentionKernels, type Kernels, type KVRows } from "../kernels/kernels.js";
 
 export interface RopeRows {
   readonly cos: Float32Array; // [T, d/2]
@@ -52,9 +52,9 @@ export function attention(
 ): void {
   const { numHeads: H, numKvHeads: Hkv, headDim: d } = c;
   const { matmul } = kernels;
-  const q = new Float32Array(N * H * d); // [N, H, d]
-  const k = new Float32Array(N * Hkv * d); // [N, Hkv, d]
-  const v = new Float32Array(N * Hkv * d);
+  const q = floats(kernels, N * H * d); // [N, H, d]
+  const k = floats(kernels, N * Hkv * d); // [N, Hkv, d]
+  const v = floats(kernels, N * Hkv * d);
   matmul(q, x, w.q, N);
   matmul(k, x, w.k, N);
   matmul(v, x, w.v, N);
@@ -69,7 +69,7 @@ export function attention(
     norm(q, q, null, c.rmsNormEps, N * H, d);
     norm(k, k, null, c.rmsNormEps, N * Hkv, d);
   }
-  const o = new Float32Array(N * H * d);
+  const o = floats(kernels, N * H * d);
   for (const seg of segments) {
     if (kind.temperatureTuning) {
       for (let t = 0; t < seg.length; t++) {

@@ -1,15 +1,15 @@
 // Feed-forward blocks (spec §2.8–2.9): dense SwiGLU, and the MoE layer — router, top-k,
 // sigmoid gate that scales the expert's INPUT, plus the always-on shared expert.
 import type { MoEWeights, SwiGLUWeights } from "./weights.js";
-import { sigmoid, swigluInPlace } from "../kernels/ref/ops.js";
-import type { Kernels } from "../kernels/kernels.js";
+import { gatherRows, scatterAddRows, sigmoid, swigluInPlace } from "../kernels/ref/ops.js";
+import { floats, type Kernels } from "../kernels/kernels.js";
 
 /** out[T, D] = SwiGLU(x[T, D]). */
 export function swiglu(out: Float32Array, x: Float32Array, T: number, w: SwiGLUWeights, kernels: Kernels): void {
   const { matmul } = kernels;
   const F = w.gate.rows;
-  const g = new Float32Array(T * F);
-  const u = new Float32Array(T * F);
+  const g = floats(kernels, T * F);
+  const u = floats(kernels, T * F);
   matmul(g, x, w.gate, T);
   matmul(u, x, w.up, T);
   if (kernels.swigluInPlace) kernels.swigluInPlace(g, u, T * F);
@@ -56,29 +56,33 @@ export function routeTopK(logits: Float32Array, T: number, E: number, k: number)
  */
 export function moe(out: Float32Array, x: Float32Array, T: number, D: number, w: MoEWeights, k: number, kernels: Kernels, routerLogitsOut?: Float32Array): void {
   const E = w.router.rows;
-  const logits = routerLogitsOut ?? new Float32Array(T * E);
+  const logits = routerLogitsOut ?? floats(kernels, T * E);
   kernels.matmul(logits, x, w.router, T);
   const routing = routeTopK(logits, T, E, k);
+  const gather = kernels.gatherRows ?? gatherRows;
+  const scatterAdd = kernels.scatterAddRows ?? scatterAddRows;
+  const ws = kernels.workspace;
 
+  let top = ws?.mark();
   swiglu(out, x, T, w.shared, kernels);
+  if (ws) ws.release(top!);
 
-  const rows = new Int32Array(T * k);
+  const tokens = new Int32Array(T * k); // the tokens routed to expert e
+  const gates = new Float32Array(T * k); // and their gates
   for (let e = 0; e < E; e++) {
     let n = 0;
-    for (let i = 0; i < T * k; i++) if (routing.expert[i] === e) rows[n++] = i;
+    for (let i = 0; i < T * k; i++) {
+      if (routing.expert[i] !== e) continue;
+      tokens[n] = Math.floor(i / k);
+      gates[n++] = routing.gate[i]!;
+    }
     if (n === 0) continue;
-    const xe = new Float32Array(n * D); // gathered, gate-scaled inputs
-    for (let r = 0; r < n; r++) {
-      const i = rows[r]!;
-      const t = Math.floor(i / k);
-      const g = routing.gate[i]!;
-      for (let c = 0; c < D; c++) xe[r * D + c] = g * x[t * D + c]!;
-    }
-    const ye = new Float32Array(n * D);
+    top = ws?.mark();
+    const xe = floats(kernels, n * D); // gathered, gate-scaled inputs
+    gather(xe, x, tokens, gates, n, D);
+    const ye = floats(kernels, n * D);
     swiglu(ye, xe, n, w.experts[e]!, kernels);
-    for (let r = 0; r < n; r++) {
-      const t = Math.floor(rows[r]! / k);
-      for (let c = 0; c < D; c++) out[t * D + c] = out[t * D + c]! + ye[r * D + c]!;
-    }
+    scatterAdd(out, ye, tokens, n, D);
+    if (ws) ws.release(top!);
   }
 }

@@ -8,8 +8,8 @@ import type { KVCache } from "./kv.js";
 import { attention } from "./attention.js";
 import { moe, swiglu } from "./ffn.js";
 import { ropeInverseFrequencies, ropeTables } from "./rope.js";
-import { embeddingRow, rmsNorm } from "../kernels/ref/ops.js";
-import { refKernels, type Kernels } from "../kernels/kernels.js";
+import { addInPlace, embeddingRow, rmsNorm } from "../kernels/ref/ops.js";
+import { floats, refKernels, type Kernels } from "../kernels/kernels.js";
 
 export interface ForwardOptions {
   /** Which rows get logits: every position, only the last, or none (prefill of a longer prompt). */
@@ -60,8 +60,6 @@ export class Llama4TextModel {
     batch: readonly SequenceInput[],
     onLayer?: (layer: number, hidden: Float32Array, routerLogits: Float32Array | undefined) => void,
   ): Float32Array[] {
-    const c = this.config;
-    const D = c.hiddenSize;
     const rows: { row: number; length: number; p0: number; cache: KVCache }[] = [];
     let N = 0;
     for (const s of batch) {
@@ -69,8 +67,28 @@ export class Llama4TextModel {
       N += s.tokens.length;
     }
     if (N === 0) return batch.map(() => new Float32Array(0));
+    // Intermediates come from the kernels' workspace, given back at the end (logits do not).
+    const ws = this.kernels.workspace;
+    const base = ws?.mark();
+    try {
+      return this.decoder(batch, rows, N, onLayer);
+    } finally {
+      if (ws) ws.release(base!);
+    }
+  }
 
-    const h = new Float32Array(N * D); // residual stream [N, D]
+  /** forwardBatch's decoder over its N rows. */
+  private decoder(
+    batch: readonly SequenceInput[],
+    rows: readonly { row: number; length: number; p0: number; cache: KVCache }[],
+    N: number,
+    onLayer?: (layer: number, hidden: Float32Array, routerLogits: Float32Array | undefined) => void,
+  ): Float32Array[] {
+    const c = this.config;
+    const D = c.hiddenSize;
+    const ws = this.kernels.workspace;
+    const add = this.kernels.addInPlace ?? addInPlace;
+    const h = floats(this.kernels, N * D); // residual stream [N, D]
     const positions = new Float64Array(N);
     batch.forEach((s, b) => {
       const r = rows[b]!;
@@ -82,16 +100,17 @@ export class Llama4TextModel {
 
     const rope = ropeTables(this.invFreq, positions);
     const norm = this.kernels.rmsNorm ?? rmsNorm;
-    const xn = new Float32Array(N * D);
-    const y = new Float32Array(N * D);
+    const xn = floats(this.kernels, N * D);
+    const y = floats(this.kernels, N * D);
     for (let i = 0; i < c.numLayers; i++) {
       const lw = this.weights.layers[i]!;
       const kind = this.kinds[i]!;
+      const layerTop = ws?.mark();
 
       norm(xn, h, lw.attnNorm, c.rmsNormEps, N, D);
       const segments = rows.filter((r) => r.length > 0).map((r) => ({ ...r, cache: r.cache.layer(i) }));
       attention(y, xn, N, segments, lw.attn, kind, c, rope, this.kernels);
-      for (let j = 0; j < N * D; j++) h[j] = h[j]! + y[j]!;
+      add(h, y, N * D);
 
       norm(xn, h, lw.ffnNorm, c.rmsNormEps, N, D);
       let routerLogits: Float32Array | undefined;
@@ -101,8 +120,9 @@ export class Llama4TextModel {
       } else {
         swiglu(y, xn, N, lw.ffn, this.kernels);
       }
-      for (let j = 0; j < N * D; j++) h[j] = h[j]! + y[j]!;
+      add(h, y, N * D);
       onLayer?.(i, h, routerLogits);
+      if (ws) ws.release(layerTop!);
     }
     for (const r of rows) r.cache.advance(r.length);
 
@@ -116,7 +136,7 @@ export class Llama4TextModel {
       wanted.push({ b, first: r.row + r.length - count, count });
       R += count;
     });
-    const hn = new Float32Array(R * D);
+    const hn = floats(this.kernels, R * D);
     let at = 0;
     for (const w of wanted) {
       norm(hn.subarray(at * D), h.subarray(w.first * D), this.weights.norm, c.rmsNormEps, w.count, D);

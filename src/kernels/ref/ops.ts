@@ -78,6 +78,28 @@ export function sigmoid(a: number): number {
   return 1 / (1 + Math.exp(-a));
 }
 
+/** h[i] += y[i] for i < n (the residual stream). */
+export function addInPlace(h: Float32Array, y: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) h[i] = h[i]! + y[i]!;
+}
+
+/** Rows of D floats: dst[r] = scales[r] · src[rows[r]] for r < n. */
+export function gatherRows(dst: Float32Array, src: Float32Array, rows: Int32Array, scales: Float32Array, n: number, D: number): void {
+  for (let r = 0; r < n; r++) {
+    const s = rows[r]! * D;
+    const g = scales[r]!;
+    for (let c = 0; c < D; c++) dst[r * D + c] = g * src[s + c]!;
+  }
+}
+
+/** Rows of D floats: dst[rows[r]] += src[r] for r < n, in order. */
+export function scatterAddRows(dst: Float32Array, src: Float32Array, rows: Int32Array, n: number, D: number): void {
+  for (let r = 0; r < n; r++) {
+    const d = rows[r]! * D;
+    for (let c = 0; c < D; c++) dst[d + c] = dst[d + c]! + src[r * D + c]!;
+  }
+}
+
 /** h[i] = silu(gate[i]) · up[i], in place in `gate`. */
 export function swigluInPlace(gate: Float32Array, up: Float32Array, n: number): void {
   for (let i = 0; i < n; i++) gate[i] = silu(gate[i]!) * up[i]!;

@@ -10,7 +10,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createFastKernels, type FastKernels } from "../fast.js";
-import { matmul as refMatmul, rmsNorm, ropeInterleaved, softmaxInPlace, swigluInPlace } from "../ref/ops.js";
+import { addInPlace, gatherRows, matmul as refMatmul, rmsNorm, ropeInterleaved, scatterAddRows, softmaxInPlace, swigluInPlace } from "../ref/ops.js";
 import { matrix, quantizeMatrix, readRow, type Matrix, type WeightDType } from "../matrix.js";
 import { f32ToBf16, f32ToF16 } from "../dtype.js";
 import { dequantizeRows, quantizeRows } from "../quant/index.js";
@@ -237,6 +237,70 @@ test("activation quantizers reproduce ggml's Q8_0 bytes and Q8_K values exactly"
     for (let j = 0; j < 16; j++) sum += q16[s * 16 + j]!;
     assert.equal(sums16[s], sum, `q8_k sum ${s}`);
   }
+  await k.close();
+});
+
+test("residual add and MoE row gather/scatter give the reference's bits, in the arena and out of it", async () => {
+  const k = createFastKernels({ threads: 1 });
+  const rand = splitmix32(23);
+  const arenaCopy = (v: Float32Array): Float32Array => {
+    const a = k.alloc("f32", v.length);
+    a.set(v);
+    return a;
+  };
+  for (const [T, D] of [[1, 7], [5, 64], [9, 1027]] as const) {
+    const h = randomArray(rand, T * D, 3), y = randomArray(rand, T * D, 3);
+    const want = Float32Array.from(h);
+    addInPlace(want, y, T * D);
+    const ah = arenaCopy(h);
+    k.addInPlace(ah, arenaCopy(y), T * D);
+    assert.deepEqual(Float32Array.from(ah), want, `add ${T}x${D}`);
+    const plain = Float32Array.from(h);
+    k.addInPlace(plain, y, T * D);
+    assert.deepEqual(plain, want, `add ${T}x${D}, ordinary arrays`);
+
+    // An expert's tokens (distinct, unordered) and gates; gather, then add back.
+    const rows = Int32Array.from({ length: T }, (_, r) => (r * 7 + 3) % T).slice(0, Math.max(1, T - 2));
+    const n = rows.length;
+    const gates = randomArray(rand, n);
+    const x = randomArray(rand, T * D, 2);
+    const gathered = new Float32Array(n * D);
+    gatherRows(gathered, x, rows, gates, n, D);
+    const ag = k.alloc("f32", n * D);
+    k.gatherRows(ag, arenaCopy(x), rows, gates, n, D);
+    assert.deepEqual(Float32Array.from(ag), gathered, `gather ${T}x${D}`);
+    const out = randomArray(rand, T * D);
+    const summed = Float32Array.from(out);
+    scatterAddRows(summed, gathered, rows, n, D);
+    const ao = arenaCopy(out);
+    k.scatterAddRows(ao, ag, rows, n, D);
+    assert.deepEqual(Float32Array.from(ao), summed, `scatter ${T}x${D}`);
+    assert.throws(() => k.gatherRows(ag, x, Int32Array.of(T), gates, 1, D), /row \d+ outside/);
+  }
+  await k.close();
+});
+
+test("the workspace hands out zeroed kernel memory in stack order, and ordinary arrays when full", async () => {
+  const k = createFastKernels({ threads: 1, workspaceBytes: 4096 });
+  const ws = k.workspace;
+  const base = ws.mark();
+  const a = ws.floats(10);
+  a.fill(5);
+  const top = ws.mark();
+  const b = ws.floats(100);
+  assert.ok(k.arena.locate(a) && k.arena.locate(b), "arena views");
+  assert.equal(a.length, 10);
+  assert.equal(b.byteOffset - a.byteOffset, 64, "64-byte steps");
+  b.fill(3);
+  ws.release(top);
+  const c = ws.floats(100);
+  assert.equal(c.byteOffset, b.byteOffset, "b's room is reused");
+  assert.ok(c.every((v) => v === 0), "zeroed");
+  const big = ws.floats(2000); // more than is left of 4096 bytes
+  assert.equal(k.arena.locate(big), undefined, "an ordinary array");
+  assert.throws(() => ws.release(top + 1000), /release to/);
+  ws.release(base);
+  assert.equal(ws.floats(1).byteOffset, a.byteOffset);
   await k.close();
 });
 

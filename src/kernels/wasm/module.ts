@@ -61,6 +61,11 @@ export interface KernelExports {
   rmsnorm(out: number, x: number, w: number, eps: number, T: number, D: number): void;
   softmax(v: number, n: number): void;
   swiglu(gate: number, up: number, n: number): void;
+  add_in_place(h: number, y: number, n: number): void;
+  /** dst[r] = scales[r] · src[rows[r]], rows of D floats, r < n (rows: i32, scales: f32). */
+  gather_rows(dst: number, src: number, rows: number, scales: number, n: number, D: number): void;
+  /** dst[rows[r]] += src[r], rows of D floats, r < n. */
+  scatter_add_rows(dst: number, src: number, rows: number, n: number, D: number): void;
   rope(x: number, cos: number, sin: number, T: number, nHeads: number, d: number): void;
   attn_scores(scores: number, q: number, k: number, stride: number, n: number, d: number, scale: number): void;
   attn_accumulate(out: number, p: number, v: number, stride: number, n: number, d: number): void;
@@ -82,7 +87,7 @@ export type RowKernelName = (typeof ROW_KERNELS)[number];
 
 const EXPORTED: readonly (keyof KernelExports)[] = [
   ...ROW_KERNELS, "pair_split", "init_f16_table", "reserved_bytes", "quantize_q8_32", "quantize_q8_k", "dot", "axpy", "rmsnorm", "softmax", "swiglu", "rope",
-  "attn_scores", "attn_accumulate", "attn_merge",
+  "attn_scores", "attn_accumulate", "attn_merge", "add_in_place", "gather_rows", "scatter_add_rows",
 ];
 
 /** Where kernels.wasm may be: beside this file (source tree, or copied into dist), else the source tree. */

@@ -141,6 +141,36 @@ export function softmax(v: usize, n: i32): void {
   for (; i < n; i++) store<f32>(v + (<usize>i << 2), load<f32>(v + (<usize>i << 2)) * inv);
 }
 
+/** h[i] += y[i] for i < n (the residual stream). */
+export function add_in_place(h: usize, y: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(h + o, f32x4.add(v128.load(h + o), v128.load(y + o)));
+  }
+  for (; i < n; i++) store<f32>(h + (<usize>i << 2), load<f32>(h + (<usize>i << 2)) + load<f32>(y + (<usize>i << 2)));
+}
+
+/** Rows of D floats: dst[r] = scales[r] · src[rows[r]] for r < n (MoE: an expert's gate-scaled inputs). */
+export function gather_rows(dst: usize, src: usize, rows: usize, scales: usize, n: i32, D: i32): void {
+  const rowBytes = <usize>D << 2;
+  for (let r = 0; r < n; r++) {
+    const s = src + <usize>load<i32>(rows + (<usize>r << 2)) * rowBytes;
+    const d = dst + <usize>r * rowBytes;
+    const g = load<f32>(scales + (<usize>r << 2));
+    const gv = f32x4.splat(g);
+    let i = 0;
+    for (; i + 4 <= D; i += 4) v128.store(d + (<usize>i << 2), f32x4.mul(gv, v128.load(s + (<usize>i << 2))));
+    for (; i < D; i++) store<f32>(d + (<usize>i << 2), g * load<f32>(s + (<usize>i << 2)));
+  }
+}
+
+/** Rows of D floats: dst[rows[r]] += src[r] for r < n, in order (MoE: an expert's outputs). */
+export function scatter_add_rows(dst: usize, src: usize, rows: usize, n: i32, D: i32): void {
+  const rowBytes = <usize>D << 2;
+  for (let r = 0; r < n; r++) add_in_place(dst + <usize>load<i32>(rows + (<usize>r << 2)) * rowBytes, src + <usize>r * rowBytes, D);
+}
+
 /** gate[i] = silu(gate[i]) · up[i] for i < n, in place. */
 export function swiglu(gate: usize, up: usize, n: i32): void {
   const one = f32x4.splat(1);
