@@ -90,15 +90,8 @@ const KV_Q8_0: i32 = 2;
 @inline function scores4(q: usize, k0: usize, k1: usize, k2: usize, k3: usize, e: usize, jj: i32, rpc: i32, h0: i32, h1: i32, group: i32, d: i32, scale: f32): void {
   const dBytes = <usize>d << 2;
   const sv = f32x4.splat(scale);
-  // KV head g of head h, counted along (no division per head).
-  let g = h0 / group, left = (g + 1) * group - h0;
   for (let h = h0; h < h1; h++) {
-    if (left == 0) {
-      g++;
-      left = group;
-    }
-    left--;
-    const kOff = <usize>g * dBytes;
+    const kOff = <usize>(h / group) * dBytes;
     const qh = q + <usize>h * dBytes;
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
     for (let i: usize = 0; i < dBytes; i += 16) {
@@ -115,14 +108,8 @@ const KV_Q8_0: i32 = 2;
 /** o[h − h0] += Σ_r e[h − h0][jj+r]·V_r for heads [h0, h1) over four rows v0..v3 (Hkv·d f32 each). */
 @inline function values4(o: usize, v0: usize, v1: usize, v2: usize, v3: usize, e: usize, jj: i32, rpc: i32, h0: i32, h1: i32, group: i32, d: i32): void {
   const dBytes = <usize>d << 2;
-  let g = h0 / group, left = (g + 1) * group - h0;
   for (let h = h0; h < h1; h++) {
-    if (left == 0) {
-      g++;
-      left = group;
-    }
-    left--;
-    const vOff = <usize>g * dBytes;
+    const vOff = <usize>(h / group) * dBytes;
     const oh = o + <usize>(h - h0) * dBytes;
     const ep = e + ((<usize>(h - h0) * rpc + jj) << 2);
     const p0 = f32x4.splat(load<f32>(ep)), p1 = f32x4.splat(load<f32>(ep, 4));
