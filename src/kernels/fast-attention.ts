@@ -5,10 +5,12 @@
 // two, ≥ 4 KiB) with a free list each; a freed buffer is handed to the next request of its
 // class, so finished sequences' memory serves the next ones and the arena stops growing.
 //
-// attend(): q rows are copied into the scratch region of the memory holding the cache, the
-// kernel for the cache's element type runs over (token, head) units on every thread, and
-// the output rows are copied back. Each chunk of units has its own scores slot (as many
-// floats as the cache has rows). A cache outside kernel memory is copied in for the call.
+// attend(): q and out are used in place when they are in the memory holding the cache
+// (workspace buffers), else copied through its scratch region. One token (decode) runs
+// attn_decode_* over chunks of its cached rows on every thread, then attn_merge; a block of
+// tokens runs attn_rows_* over (token, head) units on every thread, each chunk of units in a
+// scratch slot of its own (see assembly/attention.ts). A cache outside kernel memory is
+// copied in for the call.
 import type { AttendJob, AttentionKernels, KVType } from "./kernels.js";
 import type { ArenaMemory, WasmArena } from "./wasm/arena.js";
 import { threadSlot, type KernelExports, type RowKernelName } from "./wasm/module.js";
