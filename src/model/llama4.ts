@@ -16,7 +16,7 @@ export interface ForwardOptions {
   readonly logits?: "all" | "last" | "none";
   /** Input embeddings [T, D] to use instead of looking tokens up (image rows merged in). */
   readonly embeddings?: Float32Array;
-  /** Debug hook: the residual stream after each layer, and router logits of MoE layers. */
+  /** Debug hook: the residual stream after each layer (valid during the call), and router logits of MoE layers. */
   readonly onLayer?: (layer: number, hidden: Float32Array, routerLogits: Float32Array | undefined) => void;
 }
 
