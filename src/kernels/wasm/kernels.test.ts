@@ -302,6 +302,12 @@ test("the workspace hands out zeroed kernel memory in stack order, and ordinary 
   ws.release(base);
   assert.equal(ws.floats(1).byteOffset, a.byteOffset);
   await k.close();
+  // Memories too small for the 64 MiB region: ordinary arrays throughout.
+  const small = createFastKernels({ threads: 1, arena: { maxMemoryBytes: 1 << 20, scratchBytes: 64 << 10 } });
+  const v = small.workspace.floats(10);
+  assert.equal(small.arena.locate(v), undefined);
+  assert.equal(v.length, 10);
+  await small.close();
 });
 
 test("rmsNorm, softmax, swiglu, RoPE and attention helpers match the reference in the arena", async () => {
