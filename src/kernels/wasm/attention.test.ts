@@ -30,6 +30,9 @@ const CASES: Case[] = [
   { H: 10, Hkv: 2, d: 32, T: 1, p0: 250, start: 120, extra: 2, chunk: 100 },
   { H: 6, Hkv: 3, d: 96, T: 1, p0: 700, start: 37, extra: 0, chunk: null },
   { H: 4, Hkv: 2, d: 13, T: 1, p0: 90, start: 0, extra: 0, chunk: null },
+  // Head sizes that are multiples of 4 but not of 16 (f32 and f16 only), in a block and alone.
+  { H: 6, Hkv: 3, d: 20, T: 3, p0: 70, start: 0, extra: 1, chunk: null },
+  { H: 2, Hkv: 1, d: 12, T: 1, p0: 130, start: 5, extra: 0, chunk: null },
 ];
 
 function randomRows(rand: () => number, n: number): Float32Array {
@@ -133,16 +136,18 @@ test("attend: a token decoded alone gives the bits of its row in a prefill, for 
   const k2 = createFastKernels({ threads: 2 });
   const rand = splitmix32(11);
   // 150 tokens in chunk-local windows of 100: rows split into one to three 64-row chunks.
-  const c: Case = { H: 4, Hkv: 2, d: 64, T: 150, p0: 0, start: 0, extra: 0, chunk: 100 };
-  const hd = c.H * c.d;
-  for (const type of ["f32", "f16", "q8_0"] as const) {
+  for (const [c, type] of [
+    ...(["f32", "f16", "q8_0"] as const).map((t) => [{ H: 4, Hkv: 2, d: 64, T: 150, p0: 0, start: 0, extra: 0, chunk: 100 }, t] as const),
+    ...(["f32", "f16"] as const).map((t) => [{ H: 6, Hkv: 3, d: 20, T: 150, p0: 0, start: 0, extra: 0, chunk: 100 }, t] as const),
+  ]) {
+    const hd = c.H * c.d;
     const { job } = makeJob(c, type, rand, (b) => k2.attention.allocKV(b));
     k2.attention.attend(job);
     const prefill = job.out.slice();
     for (const t of [0, 3, 63, 64, 99, 100, 101, 149]) {
       const one = new Float32Array(hd);
       k2.attention.attend({ ...job, q: job.q.subarray((2 + t) * hd, (3 + t) * hd), out: one, row: 0, T: 1, p0: t });
-      assert.deepEqual(one, prefill.subarray((2 + t) * hd, (3 + t) * hd), `${type}: token ${t}`);
+      assert.deepEqual(one, prefill.subarray((2 + t) * hd, (3 + t) * hd), `${type} d ${c.d}: token ${t}`);
     }
   }
   await k2.close();
