@@ -203,6 +203,13 @@ test("activation quantizers reproduce ggml's Q8_0 bytes and Q8_K values exactly"
   x.set(randomArray(rand, T * I, 5));
   x[7] = 0.5 * f(5 / 127) * 3; // near a rounding tie
   x.fill(0, I, I + 256); // a zero block (both layouts)
+  // Exact rounding ties: a block (and a 256-value block) whose scale is 1, holding k + 0.5 for
+  // both signs: roundf goes away from zero (Q8_0), nearest even for Q8_K.
+  const ties = 2 * I + 256;
+  for (let j = 0; j < 256; j++) x[ties + j] = (j % 2 ? -1 : 1) * ((j % 60) + 0.5);
+  x[ties] = 127;
+  x[ties + 32] = 127;
+  x[ties + 64] = -127; // Q8_K keeps the sign of the first largest magnitude
   const q = k.alloc("u8", T * I * 2);
   const d = k.alloc("f32", (T * I) / 32);
   const sums = k.alloc("u8", ((T * I) / 16) * 2);

@@ -14,24 +14,36 @@
 // sums int16 [T, I/16] (|sum| ≤ 16·127), as ggml's Q8_K bsums.
 import { f32ToHalfBits, halfToF32 } from "./common";
 
+/** max |x[i]| over 8 vectors (32 values); NaN if any is NaN, as f32x4.max would give. */
 @inline function absMax8(x: usize): f32 {
-  let m = f32x4.abs(v128.load(x));
-  m = f32x4.max(m, f32x4.abs(v128.load(x, 16)));
-  m = f32x4.max(m, f32x4.abs(v128.load(x, 32)));
-  m = f32x4.max(m, f32x4.abs(v128.load(x, 48)));
-  m = f32x4.max(m, f32x4.abs(v128.load(x, 64)));
-  m = f32x4.max(m, f32x4.abs(v128.load(x, 80)));
-  m = f32x4.max(m, f32x4.abs(v128.load(x, 96)));
-  m = f32x4.max(m, f32x4.abs(v128.load(x, 112)));
+  // pmax is one instruction (max is a NaN-propagating sequence): NaN is tracked apart.
+  let v = v128.load(x);
+  let m = f32x4.abs(v);
+  let nan = f32x4.ne(v, v);
+  for (let k: usize = 16; k < 128; k += 16) {
+    v = v128.load(x + k);
+    m = f32x4.pmax(m, f32x4.abs(v));
+    nan = v128.or(nan, f32x4.ne(v, v));
+  }
+  if (v128.any_true(nan)) return NaN;
   return max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
 }
 
-/** C roundf (half away from zero) of each lane, as int32. */
+/**
+ * Lanes holding integers of magnitude < 2^22, as int32: v + 1.5·2^23 is exact and keeps the
+ * integer in its low mantissa bits (cheaper than i32x4.trunc_sat_f32x4_s's saturation code).
+ * For any other value, v + 1.5·2^23 rounds v to the nearest integer, ties to even.
+ */
+@inline function roundToInt32(v: v128): v128 {
+  return i32x4.sub(f32x4.add(v, f32x4.splat(12582912.0)), i32x4.splat(0x4b400000));
+}
+
+/** C roundf (half away from zero) of each lane (|v| ≤ 127 here), as int32. */
 @inline function roundAway(v: v128): v128 {
   const t = f32x4.trunc(v);
   const away = f32x4.ge(f32x4.abs(f32x4.sub(v, t)), f32x4.splat(0.5));
   const step = v128.or(v128.and(v, i32x4.splat(0x80000000)), f32x4.splat(1)); // ±1 with v's sign
-  return i32x4.trunc_sat_f32x4_s(f32x4.add(t, v128.and(away, step)));
+  return roundToInt32(f32x4.add(t, v128.and(away, step)));
 }
 
 /** 8 values at x·scale rounded by roundf, as int16. */
@@ -87,8 +99,8 @@ export function quantize_rows_q8_32(x: usize, q: usize, d: usize, a3: i32, a4: i
 /** 8 values at x·scale rounded to nearest even, capped at 127, as int16. */
 @inline function nearest8(x: usize, scale: v128): v128 {
   const cap = i32x4.splat(127);
-  const lo = i32x4.min_s(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x), scale))), cap);
-  const hi = i32x4.min_s(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x, 16), scale))), cap);
+  const lo = i32x4.min_s(roundToInt32(f32x4.mul(v128.load(x), scale)), cap);
+  const hi = i32x4.min_s(roundToInt32(f32x4.mul(v128.load(x, 16), scale)), cap);
   return i16x8.narrow_i32x4_s(lo, hi);
 }
 
