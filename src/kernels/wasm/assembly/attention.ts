@@ -86,8 +86,8 @@ const KV_Q8_0: i32 = 2;
   return type == KV_F32 ? <usize>d << 2 : type == KV_F16 ? <usize>d << 1 : <usize>(d >> 5) * 34;
 }
 
-/** Scores of heads [h0, h1) against four rows k0..k3 (Hkv·d f32 each) into e[h − h0][jj..jj+3]. */
-@inline function scores4(q: usize, k0: usize, k1: usize, k2: usize, k3: usize, e: usize, jj: i32, rpc: i32, h0: i32, h1: i32, group: i32, d: i32, scale: f32): void {
+/** Scores of heads [h0, h1) against four rows k0..k3 (Hkv·d f32 each) into e[h − h0][jj..jj+3] (rows es apart). */
+@inline function scores4(q: usize, k0: usize, k1: usize, k2: usize, k3: usize, e: usize, jj: i32, es: i32, h0: i32, h1: i32, group: i32, d: i32, scale: f32): void {
   const dBytes = <usize>d << 2;
   const sv = f32x4.splat(scale);
   for (let h = h0; h < h1; h++) {
@@ -101,17 +101,17 @@ const KV_Q8_0: i32 = 2;
       a2 = f32x4.add(a2, f32x4.mul(qv, v128.load(k2 + kOff + i)));
       a3 = f32x4.add(a3, f32x4.mul(qv, v128.load(k3 + kOff + i)));
     }
-    v128.store(e + ((<usize>(h - h0) * rpc + jj) << 2), f32x4.mul(sum4f(a0, a1, a2, a3), sv));
+    v128.store(e + ((<usize>(h - h0) * es + jj) << 2), f32x4.mul(sum4f(a0, a1, a2, a3), sv));
   }
 }
 
 /** o[h − h0] += Σ_r e[h − h0][jj+r]·V_r for heads [h0, h1) over four rows v0..v3 (Hkv·d f32 each). */
-@inline function values4(o: usize, v0: usize, v1: usize, v2: usize, v3: usize, e: usize, jj: i32, rpc: i32, h0: i32, h1: i32, group: i32, d: i32): void {
+@inline function values4(o: usize, v0: usize, v1: usize, v2: usize, v3: usize, e: usize, jj: i32, es: i32, h0: i32, h1: i32, group: i32, d: i32): void {
   const dBytes = <usize>d << 2;
   for (let h = h0; h < h1; h++) {
     const vOff = <usize>(h / group) * dBytes;
     const oh = o + <usize>(h - h0) * dBytes;
-    const ep = e + ((<usize>(h - h0) * rpc + jj) << 2);
+    const ep = e + ((<usize>(h - h0) * es + jj) << 2);
     const p0 = f32x4.splat(load<f32>(ep)), p1 = f32x4.splat(load<f32>(ep, 4));
     const p2 = f32x4.splat(load<f32>(ep, 8)), p3 = f32x4.splat(load<f32>(ep, 12));
     for (let i: usize = 0; i < dBytes; i += 16) {
@@ -143,7 +143,7 @@ const KV_Q8_0: i32 = 2;
  * m) (at lP) and o = Σ exp(s − m)·V (d floats at oP). e: scores [h1 − h0][es] (es ≥ cnt, a
  * multiple of 4); buf: four rows of the heads' KV heads widened to f32.
  */
-@inline function chunkPartials(type: i32, q: usize, k: usize, v: usize, rowBytes: usize, cnt: i32, h0: i32, h1: i32, group: i32, d: i32, scale: f32, e: usize, rpc: i32, mP: usize, lP: usize, oP: usize, buf: usize): void {
+@inline function chunkPartials(type: i32, q: usize, k: usize, v: usize, rowBytes: usize, cnt: i32, h0: i32, h1: i32, group: i32, d: i32, scale: f32, e: usize, es: i32, mP: usize, lP: usize, oP: usize, buf: usize): void {
   const dBytes = <usize>d << 2;
   const kv0 = h0 / group, kv1 = (h1 - 1) / group;
   const wide = <usize>(kv1 - kv0 + 1) * dBytes;
@@ -152,18 +152,18 @@ const KV_Q8_0: i32 = 2;
   for (let jj = 0; jj < cnt; jj += 4) {
     const rows = jj < n4 ? 4 : cnt - jj;
     const base = rowsF32(type, k + <usize>jj * rowBytes, rowBytes, rows, kv0, kv1, d, buf, wide);
-    if (rows == 4) scores4(q, base, base + stride, base + 2 * stride, base + 3 * stride, e, jj, rpc, h0, h1, group, d, scale);
+    if (rows == 4) scores4(q, base, base + stride, base + 2 * stride, base + 3 * stride, e, jj, es, h0, h1, group, d, scale);
     else {
       for (let r = 0; r < rows; r++) {
         const kr = base + <usize>r * stride;
         for (let h = h0; h < h1; h++) {
-          store<f32>(e + ((<usize>(h - h0) * rpc + jj + r) << 2), dotF32(q + <usize>h * dBytes, kr + <usize>(h / group) * dBytes, d) * scale);
+          store<f32>(e + ((<usize>(h - h0) * es + jj + r) << 2), dotF32(q + <usize>h * dBytes, kr + <usize>(h / group) * dBytes, d) * scale);
         }
       }
     }
   }
   for (let h = h0; h < h1; h++) {
-    const eh = e + ((<usize>(h - h0) * rpc) << 2);
+    const eh = e + ((<usize>(h - h0) * es) << 2);
     let mx = load<f32>(eh);
     for (let j = 1; j < cnt; j++) mx = max(mx, load<f32>(eh + (<usize>j << 2)));
     store<f32>(mP + (<usize>(h - h0) << 2), mx);
@@ -173,12 +173,12 @@ const KV_Q8_0: i32 = 2;
   for (let jj = 0; jj < cnt; jj += 4) {
     const rows = jj < n4 ? 4 : cnt - jj;
     const base = rowsF32(type, v + <usize>jj * rowBytes, rowBytes, rows, kv0, kv1, d, buf, wide);
-    if (rows == 4) values4(oP, base, base + stride, base + 2 * stride, base + 3 * stride, e, jj, rpc, h0, h1, group, d);
+    if (rows == 4) values4(oP, base, base + stride, base + 2 * stride, base + 3 * stride, e, jj, es, h0, h1, group, d);
     else {
       for (let r = 0; r < rows; r++) {
         const vr = base + <usize>r * stride;
         for (let h = h0; h < h1; h++) {
-          axpyF32(oP + <usize>(h - h0) * dBytes, load<f32>(e + ((<usize>(h - h0) * rpc + jj + r) << 2)), vr + <usize>(h / group) * dBytes, d);
+          axpyF32(oP + <usize>(h - h0) * dBytes, load<f32>(e + ((<usize>(h - h0) * es + jj + r) << 2)), vr + <usize>(h / group) * dBytes, d);
         }
       }
     }
