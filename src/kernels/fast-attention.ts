@@ -11,7 +11,7 @@
 // tokens runs attn_rows_* over (token, head) units on every thread, each chunk of units in a
 // scratch slot of its own (see assembly/attention.ts). A cache outside kernel memory is
 // copied in for the call.
-import type { AttendJob, AttentionKernels, KVType } from "./kernels.js";
+import type { AttendJob, AttentionKernels, KVRows, KVType } from "./kernels.js";
 import type { ArenaMemory, WasmArena } from "./wasm/arena.js";
 import { threadSlot, type KernelExports, type RowKernelName } from "./wasm/module.js";
 import type { ThreadPool } from "./threads.js";
@@ -30,6 +30,9 @@ export type AttentionHelpers = Pick<AttentionKernels, "scratch" | "attnScores" |
 
 const KERNEL: Record<KVType, RowKernelName> = { f32: "attn_rows_f32", f16: "attn_rows_f16", q8_0: "attn_rows_q8_0" };
 const DECODE_KERNEL: Record<KVType, RowKernelName> = { f32: "attn_decode_f32", f16: "attn_decode_f16", q8_0: "attn_decode_q8_0" };
+const WIDEN_KERNEL: Record<"f16" | "q8_0", RowKernelName> = { f16: "widen_rows_f16", q8_0: "widen_rows_q8_0" };
+/** Largest f32 copy of an f16/q8_0 cache a block of tokens widens into (K and V). */
+const MAX_WIDENED_BYTES = 256 << 20;
 /** A token's visible rows are cut into at most this many chunks (assembly/attention.ts). */
 const MAX_ROW_CHUNKS = 32;
 /** Rows per chunk for n visible rows, as rowsPerChunk in assembly/attention.ts. */
@@ -132,9 +135,36 @@ export function createFastAttention(ctx: FastAttentionContext, helpers: Attentio
     }
     try {
       const decoded = T === 1 && d % 4 === 0 && decode(job, kAt.memory, kAt.byteOffset, vAt.byteOffset, chunk);
-      if (!decoded) run(job, kAt.memory, kAt.byteOffset, vAt.byteOffset, chunk);
+      if (!decoded && !widenedRun(job, kAt.memory, kAt.byteOffset, vAt.byteOffset, chunk)) run(job, kAt.memory, kAt.byteOffset, vAt.byteOffset, chunk);
     } finally {
       if (copy) kvPool.release(copy);
+    }
+  }
+
+  /**
+   * A block of tokens against an f16 or q8_0 cache: its rows widened to f32 once (every token
+   * of a prefill would otherwise widen every row it sees), then the f32 kernel, whose
+   * arithmetic on the same (exactly widened) values gives the same bits. False when it does
+   * not apply or the copy would be too large.
+   */
+  function widenedRun(job: AttendJob, m: ArenaMemory, kAddr: number, vAddr: number, chunk: number): boolean {
+    const { T, Hkv, d, kv } = job;
+    const width = Hkv * d;
+    const bytes = kv.length * width * 4;
+    if (T === 1 || kv.type === "f32" || d % 4 !== 0 || 2 * bytes > MAX_WIDENED_BYTES) return false;
+    const wide = kvPool.alloc(2 * bytes);
+    try {
+      const at = arena.locate(wide)!;
+      if (at.memory !== m) return false;
+      const kernel = WIDEN_KERNEL[kv.type];
+      const rows = Math.max(16, Math.ceil(kv.length / (threads * 4)));
+      pool.run(m.index, kernel, [at.byteOffset, kAddr, 0, 0, 0, 0, width, 0], kv.length, rows);
+      pool.run(m.index, kernel, [at.byteOffset + bytes, vAddr, 0, 0, 0, 0, width, 0], kv.length, rows);
+      const f32: KVRows = { type: "f32", rowBytes: width * 4, k: wide.subarray(0, bytes), v: wide.subarray(bytes, 2 * bytes), start: kv.start, length: kv.length };
+      run({ ...job, kv: f32 }, m, at.byteOffset, at.byteOffset + bytes, chunk);
+      return true;
+    } finally {
+      kvPool.release(wide);
     }
   }
 

@@ -44,6 +44,9 @@ export interface KernelExports {
   readonly attn_decode_f32: MatmulKernel;
   readonly attn_decode_f16: MatmulKernel;
   readonly attn_decode_q8_0: MatmulKernel;
+  /** f16 / q8_0 cache rows [r0, r1) widened to f32: (dst, src, 0, 0, 0, 0, width, 0, r0, r1). */
+  readonly widen_rows_f16: MatmulKernel;
+  readonly widen_rows_q8_0: MatmulKernel;
   /** Combines attn_decode's `chunks` partials into out [H, d]. */
   attn_merge(params: number, out: number, chunks: number): void;
   /** quantize_q8_32 / quantize_q8_k for tokens [r0, r1): (x, q, d, sums, 0, T, I, 0, r0, r1). */
@@ -80,7 +83,7 @@ export const ROW_KERNELS = [
   "matmul_f32", "matmul_f16", "matmul_bf16", "matmul_q8_0", "matmul_q4_0", "matmul_q5_0",
   "matmul_q4_k", "matmul_q5_k", "matmul_q6_k",
   "attn_rows_f32", "attn_rows_f16", "attn_rows_q8_0",
-  "attn_decode_f32", "attn_decode_f16", "attn_decode_q8_0",
+  "attn_decode_f32", "attn_decode_f16", "attn_decode_q8_0", "widen_rows_f16", "widen_rows_q8_0",
   "quantize_rows_q8_32", "quantize_rows_q8_k",
 ] as const;
 export type RowKernelName = (typeof ROW_KERNELS)[number];

@@ -356,3 +356,19 @@ export function attn_merge(params: usize, out: usize, chunks: i32): void {
     mergeHead(parts + hm, parts + lOff + hm, parts + oOff + <usize>h * dBytes, pBytes, chunks, d, out + <usize>h * dBytes);
   }
 }
+
+/** Rows [r0, r1) of an f16 or q8_0 cache (rows of `width` values) widened to f32 rows at dst (as rowF32). */
+@inline function widenRows(type: i32, dst: usize, src: usize, width: i32, r0: i32, r1: i32): void {
+  const rowBytes: usize = type == KV_F16 ? <usize>width << 1 : <usize>(width >> 5) * 34;
+  for (let r = r0; r < r1; r++) rowF32(src + <usize>r * rowBytes, dst + ((<usize>r * width) << 2), width, type);
+}
+
+/** (dst, src, 0, 0, 0, 0, width, 0, r0, r1): f16 cache rows widened to f32. */
+export function widen_rows_f16(dst: usize, src: usize, a2: i32, a3: i32, a4: i32, a5: i32, width: i32, a7: i32, r0: i32, r1: i32): void {
+  widenRows(KV_F16, dst, src, width, r0, r1);
+}
+
+/** (dst, src, 0, 0, 0, 0, width, 0, r0, r1): q8_0 cache rows widened to f32. */
+export function widen_rows_q8_0(dst: usize, src: usize, a2: i32, a3: i32, a4: i32, a5: i32, width: i32, a7: i32, r0: i32, r1: i32): void {
+  widenRows(KV_Q8_0, dst, src, width, r0, r1);
+}
