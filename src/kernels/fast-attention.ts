@@ -11,7 +11,7 @@
 // tokens runs attn_rows_* over (token, head) units on every thread, each chunk of units in a
 // scratch slot of its own (see assembly/attention.ts). A cache outside kernel memory is
 // copied in for the call.
-import type { AttendJob, AttentionKernels, KVRows, KVType } from "./kernels.js";
+import { kvRowBytes, type AttendJob, type AttentionKernels, type KVRows, type KVType } from "./kernels.js";
 import type { ArenaMemory, WasmArena } from "./wasm/arena.js";
 import { threadSlot, type KernelExports, type RowKernelName } from "./wasm/module.js";
 import type { ThreadPool } from "./threads.js";
@@ -269,8 +269,27 @@ export function createFastAttention(ctx: FastAttentionContext, helpers: Attentio
     }
   }
 
+  function encodeKV(type: KVType, src: Float32Array, rows: number, kvDim: number, dst: Uint8Array, at: number): boolean {
+    const n = rows * kvDim;
+    if (type === "f32" || n === 0 || (type === "q8_0" && kvDim % 32 !== 0)) return false;
+    const dAt = arena.locate(dst);
+    if (!dAt || src.length < n || at + rows * kvRowBytes(type, kvDim) > dst.length) return false;
+    const m = dAt.memory;
+    let sAddr = addressIn(src, m);
+    if (sAddr === undefined) {
+      if (n * 4 > m.scratchBytes) return false;
+      sAddr = m.scratchOffset;
+      new Float32Array(arena.buffer(m), sAddr, n).set(src.subarray(0, n));
+    }
+    const k = instances[m.index]!;
+    if (type === "f16") k.encode_kv_f16(sAddr, dAt.byteOffset + at, n);
+    else k.encode_kv_q8_0(sAddr, dAt.byteOffset + at, n);
+    return true;
+  }
+
   return {
     attend,
+    encodeKV,
     allocKV: (bytes) => kvPool.alloc(bytes),
     freeKV: (view) => kvPool.release(view),
     kvMemory: () => kvPool.stats,

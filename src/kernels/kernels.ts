@@ -103,6 +103,12 @@ export interface AttentionKernels {
   freeKV(view: Uint8Array): void;
   /** Bytes handed out by allocKV and not freed, and bytes waiting for reuse. */
   kvMemory(): { inUse: number; pooled: number };
+  /**
+   * Encodes `rows` rows of `kvDim` f32 values from `src` as f16 or q8_0 into `dst` at byte `at`
+   * with encodeKVRows' bits (src/model/kv.ts), when `dst` is kernel memory; false otherwise
+   * (the caller then encodes in TypeScript).
+   */
+  encodeKV?(type: KVType, src: Float32Array, rows: number, kvDim: number, dst: Uint8Array, at: number): boolean;
   scratch(slot: number, floats: number): Float32Array;
   /** scores[j] = scale · q · K[j], j < n; K rows `stride` floats apart from k[0]. */
   attnScores(scores: Float32Array, q: Float32Array, k: Float32Array, stride: number, n: number, d: number, scale: number): void;

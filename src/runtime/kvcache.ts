@@ -16,6 +16,8 @@ import type { Kernels } from "../kernels/kernels.js";
 export interface KVBuffers {
   alloc(bytes: number): Uint8Array;
   free(view: Uint8Array): void;
+  /** The kernels' encoder for rows appended to these buffers (AttentionKernels.encodeKV). */
+  encode?(type: KVType, src: Float32Array, rows: number, kvDim: number, dst: Uint8Array, at: number): boolean;
 }
 
 const PLAIN_BUFFERS: KVBuffers = { alloc: (bytes) => new Uint8Array(bytes), free: () => undefined };
@@ -24,7 +26,11 @@ const PLAIN_BUFFERS: KVBuffers = { alloc: (bytes) => new Uint8Array(bytes), free
 export function kvBuffersFor(kernels: Kernels | undefined): KVBuffers {
   const ak = kernels?.attention;
   if (!ak) return PLAIN_BUFFERS;
-  return { alloc: (bytes) => ak.allocKV(bytes), free: (view) => ak.freeKV(view) };
+  return {
+    alloc: (bytes) => ak.allocKV(bytes),
+    free: (view) => ak.freeKV(view),
+    ...(ak.encodeKV && { encode: ak.encodeKV }),
+  };
 }
 
 /** The buffer a layer cache holds, shared with the finalizer so a dropped cache's memory is reused. */
@@ -112,9 +118,14 @@ export class GrowingLayerCache implements LayerKVCache {
     }
     if (need > this.cap) this.reserve(Math.min(Math.max(need, this.cap * 2, this.initialRows), this.maxRows));
     const rb = this.rowBytes;
-    encodeKVRows(this.kvType, k, T, this.kvDim, this.buf, this.length * rb);
-    encodeKVRows(this.kvType, v, T, this.kvDim, this.buf, (this.cap + this.length) * rb);
+    this.encode(k, T, this.length * rb);
+    this.encode(v, T, (this.cap + this.length) * rb);
     this.length = need;
+  }
+
+  /** T rows of `src` into the buffer at byte `at`: the kernels' encoder, else encodeKVRows. */
+  private encode(src: Float32Array, T: number, at: number): void {
+    if (!this.buffers.encode?.(this.kvType, src, T, this.kvDim, this.buf, at)) encodeKVRows(this.kvType, src, T, this.kvDim, this.buf, at);
   }
 
   /** Makes room for `rows` rows, keeping the cached ones. */

@@ -153,6 +153,39 @@ test("attend: a token decoded alone gives the bits of its row in a prefill, for 
   await k2.close();
 });
 
+test("encodeKV writes encodeKVRows' bytes for f16 and q8_0 rows, from kernel memory or ordinary arrays", async () => {
+  const k = createFastKernels({ threads: 1 });
+  const rand = splitmix32(31);
+  const rows = 7, kvDim = 96;
+  const src = randomRows(rand, rows * kvDim);
+  // f16 edge cases: ties between halves, subnormals, overflow, signed zero; a q8_0 tie block.
+  src.set([1 + 2 ** -11, 1 + 3 * 2 ** -11, 2 ** -20, -(2 ** -24), 70000, -0, 0, 65520], 0);
+  for (let j = 0; j < 32; j++) src[32 + j] = j === 0 ? 127 : (j % 2 ? -1 : 1) * ((j % 40) + 0.5);
+  for (const type of ["f16", "q8_0"] as const) {
+    const bytes = rows * kvRowBytes(type, kvDim);
+    const want = new Uint8Array(bytes + 10);
+    encodeKVRows(type, src, rows, kvDim, want, 10);
+    for (const from of [src, (() => { const a = k.alloc("f32", src.length); a.set(src); return a; })()]) {
+      const dst = k.attention.allocKV(bytes + 10);
+      assert.equal(k.attention.encodeKV!(type, from, rows, kvDim, dst, 10), true);
+      assert.deepEqual(dst.subarray(0, bytes + 10), want, `${type} from ${k.arena.locate(from) ? "kernel memory" : "an ordinary array"}`);
+      k.attention.freeKV(dst);
+    }
+    assert.equal(k.attention.encodeKV!(type, src, rows, kvDim, new Uint8Array(bytes), 0), false, "ordinary destination: the caller encodes");
+  }
+  assert.equal(k.attention.encodeKV!("q8_0", src, 1, 48, k.attention.allocKV(64), 0), false, "q8_0 needs rows of whole blocks");
+  // f16 over every class of value: bit patterns spread over all exponents, and the specials.
+  const bits = Uint32Array.from({ length: 1 << 16 }, () => (rand() * 2 ** 32) >>> 0);
+  const all = new Float32Array(bits.buffer);
+  all.set([Infinity, -Infinity, NaN, -NaN, 65504, 65519.99, 65520, -65520, 2 ** -14, 2 ** -24, 2 ** -25, 3 * 2 ** -26, 2 ** -126, 1e-45], 0);
+  const want16 = new Uint8Array(all.length * 2);
+  encodeKVRows("f16", all, 1, all.length, want16, 0);
+  const got16 = k.attention.allocKV(all.length * 2);
+  assert.equal(k.attention.encodeKV!("f16", all, 1, all.length, got16, 0), true);
+  assert.deepEqual(got16.subarray(0, all.length * 2), want16, "f16 over all exponents and specials");
+  await k.close();
+});
+
 test("attend refuses a cache that does not reach the segment", async () => {
   const k = createFastKernels({ threads: 1 });
   const rand = splitmix32(9);

@@ -65,6 +65,9 @@ export interface KernelExports {
   softmax(v: number, n: number): void;
   swiglu(gate: number, up: number, n: number): void;
   add_in_place(h: number, y: number, n: number): void;
+  /** n f32 values → f16 / ggml Q8_0 KV-cache bytes (encodeKVRows' bits). */
+  encode_kv_f16(src: number, dst: number, n: number): void;
+  encode_kv_q8_0(src: number, dst: number, n: number): void;
   /** dst[r] = scales[r] · src[rows[r]], rows of D floats, r < n (rows: i32, scales: f32). */
   gather_rows(dst: number, src: number, rows: number, scales: number, n: number, D: number): void;
   /** dst[rows[r]] += src[r], rows of D floats, r < n. */
@@ -90,7 +93,7 @@ export type RowKernelName = (typeof ROW_KERNELS)[number];
 
 const EXPORTED: readonly (keyof KernelExports)[] = [
   ...ROW_KERNELS, "pair_split", "init_f16_table", "reserved_bytes", "quantize_q8_32", "quantize_q8_k", "dot", "axpy", "rmsnorm", "softmax", "swiglu", "rope",
-  "attn_scores", "attn_accumulate", "attn_merge", "add_in_place", "gather_rows", "scatter_add_rows",
+  "attn_scores", "attn_accumulate", "attn_merge", "add_in_place", "gather_rows", "scatter_add_rows", "encode_kv_f16", "encode_kv_q8_0",
 ];
 
 /** Where kernels.wasm may be: beside this file (source tree, or copied into dist), else the source tree. */

@@ -15,7 +15,7 @@
 import { f32ToHalfBits, halfToF32 } from "./common";
 
 /** max |x[i]| over 8 vectors (32 values); NaN if any is NaN, as f32x4.max would give. */
-@inline function absMax8(x: usize): f32 {
+@inline export function absMax8(x: usize): f32 {
   // pmax is one instruction (max is a NaN-propagating sequence): NaN is tracked apart.
   let v = v128.load(x);
   let m = f32x4.abs(v);
@@ -39,7 +39,7 @@ import { f32ToHalfBits, halfToF32 } from "./common";
 }
 
 /** C roundf (half away from zero) of each lane (|v| ≤ 127 here), as int32. */
-@inline function roundAway(v: v128): v128 {
+@inline export function roundAway(v: v128): v128 {
   const t = f32x4.trunc(v);
   const away = f32x4.ge(f32x4.abs(f32x4.sub(v, t)), f32x4.splat(0.5));
   const step = v128.or(v128.and(v, i32x4.splat(0x80000000)), f32x4.splat(1)); // ±1 with v's sign
@@ -154,6 +154,52 @@ export function quantize_rows_q8_k(x: usize, q: usize, d: usize, sums: usize, a4
       for (let j: usize = 0; j < 256; j += 16) {
         store<i16>(sb + (j >> 3), <i16>nearest16(xb + (j << 2), s, qb + (j << 1)));
       }
+    }
+  }
+}
+
+// KV-cache rows encoded on append (the same bits as src/model/kv.ts encodeKVRows).
+
+/**
+ * Four f32 lanes → IEEE half bits (round to nearest even, as f32ToHalfBits) in the low 16
+ * bits of each lane, without branches: normal results by rounding the shifted-out 13 bits,
+ * subnormal ones by letting an f32 add of 0.5 round |x| to a multiple of 2^-24, overflow to
+ * infinity, NaN to the quiet NaN.
+ */
+@inline function halfBits4(x: v128): v128 {
+  const a = v128.and(x, i32x4.splat(0x7fffffff));
+  const sign = v128.and(i32x4.shr_u(x, 16), i32x4.splat(0x8000));
+  const odd = v128.and(i32x4.shr_u(a, 13), i32x4.splat(1));
+  const normal = i32x4.shr_u(i32x4.add(i32x4.sub(a, i32x4.splat(0x38000000)), i32x4.add(odd, i32x4.splat(0xfff))), 13);
+  const tiny = i32x4.sub(f32x4.add(a, f32x4.splat(0.5)), i32x4.splat(0x3f000000));
+  const big = v128.bitselect(i32x4.splat(0x7e00), i32x4.splat(0x7c00), i32x4.gt_s(a, i32x4.splat(0x7f800000)));
+  const h = v128.bitselect(tiny, normal, i32x4.lt_s(a, i32x4.splat(0x38800000))); // below 2^-14
+  return v128.or(v128.bitselect(big, h, i32x4.ge_s(a, i32x4.splat(0x47800000))), sign); // from 2^16
+}
+
+/** n f32 values at src → IEEE halves at dst (round to nearest even). */
+export function encode_kv_f16(src: usize, dst: usize, n: i32): void {
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const x = src + (<usize>i << 2);
+    v128.store(dst + (<usize>i << 1), i16x8.narrow_i32x4_u(halfBits4(v128.load(x)), halfBits4(v128.load(x, 16))));
+  }
+  for (; i < n; i++) store<u16>(dst + (<usize>i << 1), <u16>f32ToHalfBits(load<f32>(src + (<usize>i << 2))));
+}
+
+/** n f32 values at src (n a multiple of 32) → ggml Q8_0 blocks at dst: d = fp16(amax/127), q = roundf(x·(1/d)). */
+export function encode_kv_q8_0(src: usize, dst: usize, n: i32): void {
+  for (let b = 0; b < n >> 5; b++) {
+    const x = src + (<usize>b << 7);
+    const y = dst + <usize>b * 34;
+    const dv: f32 = absMax8(x) / 127;
+    const id: f32 = dv != 0 ? <f32>1 / dv : 0;
+    store<u16>(y, <u16>f32ToHalfBits(dv));
+    const s = f32x4.splat(id);
+    for (let j: usize = 0; j < 32; j += 16) {
+      const a = i16x8.narrow_i32x4_s(roundAway(f32x4.mul(v128.load(x + (j << 2)), s)), roundAway(f32x4.mul(v128.load(x + (j << 2), 16), s)));
+      const c = i16x8.narrow_i32x4_s(roundAway(f32x4.mul(v128.load(x + (j << 2), 32), s)), roundAway(f32x4.mul(v128.load(x + (j << 2), 48), s)));
+      v128.store(y + 2 + j, i8x16.narrow_i16x8_s(a, c));
     }
   }
 }
