@@ -14,7 +14,7 @@ import { addInPlace, gatherRows, matmul as refMatmul, rmsNorm, ropeInterleaved, 
 import { matrix, quantizeMatrix, readRow, type Matrix, type WeightDType } from "../matrix.js";
 import { f32ToBf16, f32ToF16 } from "../dtype.js";
 import { dequantizeRows, quantizeRows } from "../quant/index.js";
-import { instantiateKernels, kernelModule } from "./module.js";
+import { compileKernelBuild, instantiateKernels, kernelModule } from "./module.js";
 import { splitmix32 } from "../../synth/synth.js";
 
 const f = Math.fround;
@@ -233,15 +233,18 @@ test("activation quantizers reproduce ggml's Q8_0 bytes and Q8_K values exactly"
 
   wasm.quantize_q8_k(x.byteOffset, q.byteOffset, d.byteOffset, sums.byteOffset, T, I);
   const want = q8kRoundTrip(x);
+  // The relaxed-SIMD build keeps q8_k values as int8 in order, the other as int16 evens first per 16.
+  const relaxed = wasm.relaxed_simd() === 1;
+  const q8 = new Int8Array(q.buffer, q.byteOffset, T * I);
+  const value = (i: number) => (relaxed ? q8[i]! : q16[(i & ~15) + (i & 1 ? 8 : 0) + ((i & 15) >> 1)]!);
   for (let i = 0; i < T * I; i++) {
-    const slot = (i & ~15) + (i & 1 ? 8 : 0) + ((i & 15) >> 1); // evens first per 16
     const t = Math.floor(i / I), blk = Math.floor((i % I) / 256), nbk = I / 256;
     const at = t < (T & ~3) ? (t & ~3) * nbk + blk * 4 + (t & 3) : t * nbk + blk;
-    assert.equal(f(q16[slot]! * d[at]!), want[i], `q8_k value ${i}`);
+    assert.equal(f(value(i) * d[at]!), want[i], `q8_k value ${i}`);
   }
   for (let s = 0; s < (T * I) / 16; s++) {
     let sum = 0;
-    for (let j = 0; j < 16; j++) sum += q16[s * 16 + j]!;
+    for (let j = 0; j < 16; j++) sum += value(s * 16 + j);
     assert.equal(sums16[s], sum, `q8_k sum ${s}`);
   }
   await k.close();
@@ -410,6 +413,40 @@ test("quantized matmul gives each token the same bits alone or inside a tile of 
         const alone = new Float32Array(O);
         k.matmul(alone, x.subarray(t * I, (t + 1) * I), w, 1);
         assert.deepEqual(alone, tiled.subarray(t * O, (t + 1) * O), `${dtype}: token ${t}`);
+      }
+    }
+  } finally {
+    await k.close();
+  }
+});
+
+test("the relaxed-SIMD build's K-quant kernels give the SIMD build's bits", async (t) => {
+  // kernels-relaxed.wasm multiplies bytes (i16x8.relaxed_dot_i8x16_i7x16_s) where kernels.wasm
+  // widens to int16 first: the integer sums, and so every output bit, must be the same.
+  const relaxedModule = compileKernelBuild("relaxed-simd");
+  if (!relaxedModule) return t.skip("this engine does not run relaxed SIMD");
+  const k = createFastKernels({ threads: 1 });
+  try {
+    const mem = (k.alloc("u8", 1), k.arena.memories[0]!);
+    const builds = [instantiateKernels(compileKernelBuild("simd")!, mem.memory), instantiateKernels(relaxedModule, mem.memory)];
+    assert.deepEqual(builds.map((b) => b.relaxed_simd()), [0, 1]);
+    const rand = splitmix32(5);
+    const kernels = { q4_k: "matmul_q4_k", q5_k: "matmul_q5_k", q6_k: "matmul_q6_k" } as const;
+    for (const dtype of KQUANT) {
+      for (const [T, I, O] of [[1, 256, 7], [4, 512, 5], [9, 768, 13], [13, 256, 3]] as const) {
+        const w = inArena(k, randomMatrix(rand, dtype, O, I));
+        const x = k.alloc("f32", T * I);
+        x.set(randomArray(rand, T * I, 4));
+        if (T > 2) x.fill(0, I, 2 * I); // an all-zero token
+        const q = k.alloc("u8", T * I * 2), d = k.alloc("f32", (T * I) / 32), sums = k.alloc("u8", (T * I) / 8);
+        const ys = builds.map((b) => {
+          const y = k.alloc("f32", T * O);
+          b.quantize_q8_k(x.byteOffset, q.byteOffset, d.byteOffset, sums.byteOffset, T, I);
+          b[kernels[dtype as keyof typeof kernels]](y.byteOffset, q.byteOffset, d.byteOffset, sums.byteOffset, (w.data as Uint8Array).byteOffset, T, I, O, 0, O, 1024);
+          return new Uint32Array(y.buffer, y.byteOffset, y.length).slice();
+        });
+        assert.ok(ys[0]!.some((v) => v !== 0), "outputs are not all zero");
+        assert.deepEqual(ys[1], ys[0], `${dtype} [T ${T}, O ${O}, I ${I}]`);
       }
     }
   } finally {

@@ -2,6 +2,7 @@
 // on a shared memory. The module has no data segments and no globals, so one compiled
 // module is instantiated on every memory, in the main thread and in every worker.
 import { existsSync, readFileSync } from "node:fs";
+import { setFlagsFromString } from "node:v8";
 import { fileURLToPath } from "node:url";
 import { wasm, type WasmMemory, type WasmModule } from "./wasm-api.js";
 
@@ -79,6 +80,8 @@ export interface KernelExports {
   init_f16_table(): void;
   /** Bytes at the start of a memory the kernels own (must equal KERNEL_RESERVED_BYTES). */
   reserved_bytes(): number;
+  /** 1 in the relaxed-SIMD build (q8_k activations int8 in order), else 0 (int16, evens first per 16). */
+  relaxed_simd(): number;
 }
 
 /** Names of the row-range kernels, in the order the thread pool numbers them. */
@@ -92,27 +95,124 @@ export const ROW_KERNELS = [
 export type RowKernelName = (typeof ROW_KERNELS)[number];
 
 const EXPORTED: readonly (keyof KernelExports)[] = [
-  ...ROW_KERNELS, "pair_split", "init_f16_table", "reserved_bytes", "quantize_q8_32", "quantize_q8_k", "dot", "axpy", "rmsnorm", "softmax", "swiglu", "rope",
+  ...ROW_KERNELS, "pair_split", "init_f16_table", "reserved_bytes", "relaxed_simd", "quantize_q8_32", "quantize_q8_k", "dot", "axpy", "rmsnorm", "softmax", "swiglu", "rope",
   "attn_scores", "attn_accumulate", "attn_merge", "add_in_place", "gather_rows", "scatter_add_rows", "encode_kv_f16", "encode_kv_q8_0",
 ];
 
-/** Where kernels.wasm may be: beside this file (source tree, or copied into dist), else the source tree. */
-function wasmCandidates(): string[] {
-  const here = new URL("./kernels.wasm", import.meta.url);
-  const fromDist = new URL("../../../src/kernels/wasm/kernels.wasm", import.meta.url);
-  const env = process.env["LLAMA4_KERNELS_WASM"];
-  return [...(env ? [env] : []), fileURLToPath(here), fileURLToPath(fromDist)];
+/**
+ * The two builds of the kernels from the same source: "simd" (WebAssembly SIMD, every engine
+ * since 2021) and "relaxed-simd" (adds the 8-bit dot product i16x8.relaxed_dot_i8x16_i7x16_s,
+ * which the K-quant kernels use; Chrome 114+, Node 22+, Node 20 behind a V8 flag). Both give
+ * the same bits: the relaxed instruction is only fed operands where it is exact.
+ */
+export type KernelBuild = "simd" | "relaxed-simd";
+
+const FILES: Record<KernelBuild, string> = { "simd": "kernels.wasm", "relaxed-simd": "kernels-relaxed.wasm" };
+
+/** Where a build's file may be: beside this file (source tree, or copied into dist), else the source tree. */
+function wasmCandidates(file: string): string[] {
+  return [fileURLToPath(new URL(`./${file}`, import.meta.url)), fileURLToPath(new URL(`../../../src/kernels/wasm/${file}`, import.meta.url))];
 }
 
-let compiled: WasmModule | undefined;
+/**
+ * A 1-function module computing Σ (relaxed_dot_i8x16_i7x16_s(a, b) pair sums) for constant
+ * a = [-127, -100, …] (signed) and b = [0, 63, …] (7-bit): it validates only where relaxed
+ * SIMD is on, and its result checks that the engine computes the instruction as specified.
+ */
+const PROBE_A = [-127, -100, -64, -1, 0, 1, 2, 3, 17, 33, 64, 100, 120, 126, 127, -50];
+const PROBE_B = [0, 63, 1, 62, 2, 61, 3, 60, 4, 59, 5, 58, 6, 57, 7, 63];
+function relaxedProbe(): Uint8Array {
+  const u8 = (xs: number[]) => xs.map((v) => v & 0xff);
+  const lane = (i: number) => [0x20, 0x00, 0xfd, 0x1b, i]; // local.get 0; i32x4.extract_lane i
+  const body = [
+    0x01, 0x01, 0x7b, // one v128 local
+    0xfd, 0x0c, ...u8(PROBE_A), // v128.const a
+    0xfd, 0x0c, ...u8(PROBE_B), // v128.const b
+    0xfd, 0x92, 0x02, // i16x8.relaxed_dot_i8x16_i7x16_s
+    0xfd, 0x7e, // i32x4.extadd_pairwise_i16x8_s
+    0x21, 0x00, // local.set 0
+    ...lane(0), ...lane(1), 0x6a, ...lane(2), 0x6a, ...lane(3), 0x6a, // i32.add ×3
+    0x0b, // end
+  ];
+  const code = [0x01, body.length, ...body];
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f, // type: () -> i32
+    0x03, 0x02, 0x01, 0x00, // function 0 has type 0
+    0x07, 0x05, 0x01, 0x01, 0x66, 0x00, 0x00, // export "f" = function 0
+    0x0a, code.length, ...code,
+  ]);
+}
+
+/** Whether this engine runs relaxed SIMD correctly; on Node 20 it first turns on V8's flag for it. */
+function relaxedSimdWorks(): boolean {
+  const probe = relaxedProbe();
+  if (!wasm.validate(probe)) {
+    // Node 20 (V8 11.3) has the feature behind a flag: wasm features are checked when a
+    // module is compiled, so enabling it now applies to every module compiled afterwards.
+    if (typeof process === "undefined" || !process.versions?.node) return false;
+    setFlagsFromString("--experimental-wasm-relaxed-simd");
+    if (!wasm.validate(probe)) return false;
+  }
+  const f = new wasm.Instance(new wasm.Module(probe), {}).exports["f"] as () => number;
+  let want = 0;
+  for (let i = 0; i < 16; i++) want += PROBE_A[i]! * PROBE_B[i]!;
+  return f() === want;
+}
+
+let compiled: { module: WasmModule; build: KernelBuild; path: string } | undefined;
+
+/**
+ * The build to use: $LLAMA4_KERNELS ("simd" or "relaxed-simd") if set, else relaxed SIMD where
+ * the engine runs it. $LLAMA4_KERNELS_WASM names a file to load instead (its build is asked).
+ */
+function chooseBuild(): KernelBuild {
+  const forced = process.env["LLAMA4_KERNELS"];
+  if (forced !== undefined && forced !== "") {
+    if (forced !== "simd" && forced !== "relaxed-simd") throw new Error(`LLAMA4_KERNELS must be "simd" or "relaxed-simd", got "${forced}"`);
+    if (forced === "relaxed-simd" && !relaxedSimdWorks()) throw new Error("LLAMA4_KERNELS=relaxed-simd: this JavaScript engine does not run relaxed SIMD");
+    return forced;
+  }
+  return relaxedSimdWorks() ? "relaxed-simd" : "simd";
+}
+
+/**
+ * One build compiled on its own (tests compare the builds); undefined where the engine does
+ * not run it. Engines use kernelModule().
+ */
+export function compileKernelBuild(build: KernelBuild): WasmModule | undefined {
+  if (build === "relaxed-simd" && !relaxedSimdWorks()) return undefined;
+  const path = wasmCandidates(FILES[build]).find((p) => existsSync(p));
+  if (!path) throw new Error(`${FILES[build]} not found; run \`npm run build:wasm\``);
+  return new wasm.Module(readFileSync(path));
+}
 
 /** The compiled kernel module (compiled once per thread; workers receive it ready-made). */
 export function kernelModule(): WasmModule {
+  return loadKernels().module;
+}
+
+/** Which build of the kernels runs, and from where. */
+export function kernelBuild(): { build: KernelBuild; path: string } {
+  const { build, path } = loadKernels();
+  return { build, path };
+}
+
+function loadKernels(): { module: WasmModule; build: KernelBuild; path: string } {
   if (compiled) return compiled;
-  const candidates = wasmCandidates();
+  const env = process.env["LLAMA4_KERNELS_WASM"];
+  let build = env ? undefined : chooseBuild();
+  const candidates = env ? [env] : wasmCandidates(FILES[build!]);
   const path = candidates.find((p) => existsSync(p));
-  if (!path) throw new Error(`kernels.wasm not found (looked in ${candidates.join(", ")}); run \`npm run build:wasm\``);
-  compiled = new wasm.Module(readFileSync(path));
+  if (!path) throw new Error(`${env ? "$LLAMA4_KERNELS_WASM" : FILES[build!]} not found (looked in ${candidates.join(", ")}); run \`npm run build:wasm\``);
+  const bytes = readFileSync(path);
+  if (env && !wasm.validate(bytes)) relaxedSimdWorks(); // a relaxed build on Node 20 needs the flag
+  const module = new wasm.Module(bytes);
+  if (build === undefined) {
+    const probe = new wasm.Instance(module, { env: { memory: new wasm.Memory({ initial: 6, maximum: 65536, shared: true }) } }).exports["relaxed_simd"];
+    build = typeof probe === "function" && (probe as () => number)() === 1 ? "relaxed-simd" : "simd";
+  }
+  compiled = { module, build, path };
   return compiled;
 }
 

@@ -36,6 +36,11 @@ export function init_f16_table(): void {
   for (let h: u32 = 0; h < 65536; h++) store<f32>(F16_TABLE + (<usize>h << 2), halfToF32(h));
 }
 
+/** 1 in the relaxed-SIMD build (kernels-relaxed.wasm: 8-bit dot products, int8 q8_k activations), else 0. */
+export function relaxed_simd(): i32 {
+  return ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
+}
+
 /** Bytes reserved for the kernels at the start of every memory. */
 export function reserved_bytes(): usize {
   return RESERVED_BYTES;

@@ -9,10 +9,16 @@
 // Weights are decoded straight into int16 lanes holding the even and the odd elements of
 // 16 (the activations' order), already multiplied by their sub-block scale (|q·sc| ≤ 4096),
 // so each is one i32x4.dot_i16x8_s per token and a 4-token tile decodes once.
+// The relaxed-SIMD build (kernels-relaxed.wasm) keeps the weights as bytes instead: its
+// activations are int8 in order, and i16x8.relaxed_dot_i8x16_i7x16_s multiplies 16 of them
+// by 16 unsigned weight values (< 64: within the 7 bits where the instruction is exact on
+// every engine; pmaddubsw on x64) into pair sums, which one i32x4.dot_i16x8_s by the
+// sub-block scale widens. The same exact integers, about half the instructions.
 // Every output accumulates, super-block by super-block in f32, f32(exact integer sum)·(d·d_x)
 // and separately the mins term, and ends as their difference, in every tiling: results do
 // not depend on tiling or threads.
 import { halfAt, hsumI32, pin, storeTokens, sum4 } from "./common";
+import { Q8K_VALUE_SHIFT } from "./quantize";
 
 const Q4_K: i32 = 0;
 const Q5_K: i32 = 1;
@@ -91,6 +97,23 @@ const Q6_K: i32 = 2;
   return <u64>(u1 & 0x3f3f3f3f) | (<u64>(((u2 >> 4) & 0x0f0f0f0f) | (((u1 >> 6) & 0x03030303) << 4)) << 32);
 }
 
+/** u + scale·Σ x_i·v_i over the 16 int8 activations at x and 16 weight values v < 128 (relaxed build). */
+@inline function dot8x16(u: v128, v: v128, x: usize, scale: v128): v128 {
+  return i32x4.add(u, i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x), v), scale));
+}
+
+/** As dot8x16 over 32 values (v0, then v1) sharing one scale: the pair sums (|·| ≤ 2·2·31·127) fit int16. */
+@inline function dot8x32(u: v128, v0: v128, v1: v128, x: usize, scale: v128): v128 {
+  const p = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x), v0), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x, 16), v1));
+  return i32x4.add(u, i32x4.dot_i16x8_s(p, scale));
+}
+
+/** Q5_K's fifth bit `bit` of the 16 bytes h, as 16 at bit 4 of each byte. */
+@inline function fifth8(h: v128, bit: i32): v128 {
+  const v = bit >= 4 ? i8x16.shr_u(h, <u32>(bit - 4)) : i8x16.shl(h, <u32>(4 - bit));
+  return v128.and(v, i8x16.splat(0x10));
+}
+
 /** s + dot(we, x evens) + dot(wo, x odds) for the 16 activations at x. */
 @inline function dot16(s: v128, we: v128, wo: v128, x: usize): v128 {
   return i32x4.add(s, i32x4.add(i32x4.dot_i16x8_s(we, v128.load(x)), i32x4.dot_i16x8_s(wo, v128.load(x, 16))));
@@ -100,7 +123,7 @@ const Q6_K: i32 = 2;
   const nb = <usize>(I >> 8);
   const BB = blockBytes(kind);
   const rowBytes = nb * BB;
-  const qRow = <usize>I << 1;
+  const qRow = <usize>I << Q8K_VALUE_SHIFT;
   const sRow = <usize>(I >> 4) << 1;
   const yRow = <usize>O << 2;
   const dTile = nb << 4; // bytes of one 4-token tile's scales
@@ -118,7 +141,373 @@ const Q6_K: i32 = 2;
     while (wb < end) {
       let u0 = i32x4.splat(0), u1 = i32x4.splat(0), u2 = i32x4.splat(0), u3 = i32x4.splat(0);
       let u4 = i32x4.splat(0), u5 = i32x4.splat(0), u6 = i32x4.splat(0), u7 = i32x4.splat(0);
-      if (kind == Q6_K) {
+      if (ASC_FEATURE_RELAXED_SIMD) {
+        if (kind == Q6_K) {
+          for (let h: usize = 0; h < 2; h++) {
+            const ql = wb + (h << 6);
+            const qh = wb + 128 + (h << 5);
+            const sc = wb + 192 + (h << 3);
+            const xh = qp + (h << 7);
+            for (let c: usize = 0; c < 32; c += 16) {
+              const is = c >> 4;
+              const a = v128.load(ql + c);
+              const bq = v128.load(ql + 32 + c);
+              const hb = v128.load(qh + c);
+              // The four 16-value groups at elements c, 32+c, 64+c, 96+c of this half.
+              {
+                const v = q6Values(0, a, bq, hb);
+                const scale = i16x8.splat(<i16>load<i8>(sc + is + 0));
+                const xo = xh + c + 0;
+                u0 = dot8x16(u0, v, xo, scale);
+                pin(slot, u0);
+                if (N >= 4) {
+                  u1 = dot8x16(u1, v, xo + qRow, scale);
+                  pin(slot, u1);
+                  u2 = dot8x16(u2, v, xo + 2 * qRow, scale);
+                  pin(slot, u2);
+                  u3 = dot8x16(u3, v, xo + 3 * qRow, scale);
+                  pin(slot, u3);
+                }
+                if (N == 8) {
+                  u4 = dot8x16(u4, v, xo + 4 * qRow, scale);
+                  pin(slot, u4);
+                  u5 = dot8x16(u5, v, xo + 5 * qRow, scale);
+                  pin(slot, u5);
+                  u6 = dot8x16(u6, v, xo + 6 * qRow, scale);
+                  pin(slot, u6);
+                  u7 = dot8x16(u7, v, xo + 7 * qRow, scale);
+                  pin(slot, u7);
+                }
+              }
+              {
+                const v = q6Values(1, a, bq, hb);
+                const scale = i16x8.splat(<i16>load<i8>(sc + is + 2));
+                const xo = xh + c + 32;
+                u0 = dot8x16(u0, v, xo, scale);
+                pin(slot, u0);
+                if (N >= 4) {
+                  u1 = dot8x16(u1, v, xo + qRow, scale);
+                  pin(slot, u1);
+                  u2 = dot8x16(u2, v, xo + 2 * qRow, scale);
+                  pin(slot, u2);
+                  u3 = dot8x16(u3, v, xo + 3 * qRow, scale);
+                  pin(slot, u3);
+                }
+                if (N == 8) {
+                  u4 = dot8x16(u4, v, xo + 4 * qRow, scale);
+                  pin(slot, u4);
+                  u5 = dot8x16(u5, v, xo + 5 * qRow, scale);
+                  pin(slot, u5);
+                  u6 = dot8x16(u6, v, xo + 6 * qRow, scale);
+                  pin(slot, u6);
+                  u7 = dot8x16(u7, v, xo + 7 * qRow, scale);
+                  pin(slot, u7);
+                }
+              }
+              {
+                const v = q6Values(2, a, bq, hb);
+                const scale = i16x8.splat(<i16>load<i8>(sc + is + 4));
+                const xo = xh + c + 64;
+                u0 = dot8x16(u0, v, xo, scale);
+                pin(slot, u0);
+                if (N >= 4) {
+                  u1 = dot8x16(u1, v, xo + qRow, scale);
+                  pin(slot, u1);
+                  u2 = dot8x16(u2, v, xo + 2 * qRow, scale);
+                  pin(slot, u2);
+                  u3 = dot8x16(u3, v, xo + 3 * qRow, scale);
+                  pin(slot, u3);
+                }
+                if (N == 8) {
+                  u4 = dot8x16(u4, v, xo + 4 * qRow, scale);
+                  pin(slot, u4);
+                  u5 = dot8x16(u5, v, xo + 5 * qRow, scale);
+                  pin(slot, u5);
+                  u6 = dot8x16(u6, v, xo + 6 * qRow, scale);
+                  pin(slot, u6);
+                  u7 = dot8x16(u7, v, xo + 7 * qRow, scale);
+                  pin(slot, u7);
+                }
+              }
+              {
+                const v = q6Values(3, a, bq, hb);
+                const scale = i16x8.splat(<i16>load<i8>(sc + is + 6));
+                const xo = xh + c + 96;
+                u0 = dot8x16(u0, v, xo, scale);
+                pin(slot, u0);
+                if (N >= 4) {
+                  u1 = dot8x16(u1, v, xo + qRow, scale);
+                  pin(slot, u1);
+                  u2 = dot8x16(u2, v, xo + 2 * qRow, scale);
+                  pin(slot, u2);
+                  u3 = dot8x16(u3, v, xo + 3 * qRow, scale);
+                  pin(slot, u3);
+                }
+                if (N == 8) {
+                  u4 = dot8x16(u4, v, xo + 4 * qRow, scale);
+                  pin(slot, u4);
+                  u5 = dot8x16(u5, v, xo + 5 * qRow, scale);
+                  pin(slot, u5);
+                  u6 = dot8x16(u6, v, xo + 6 * qRow, scale);
+                  pin(slot, u6);
+                  u7 = dot8x16(u7, v, xo + 7 * qRow, scale);
+                  pin(slot, u7);
+                }
+              }
+            }
+          }
+        } else {
+          const scales = scalesK4(wb + 4);
+          const qs = wb + (kind == Q5_K ? 48 : 16);
+          let h0 = i8x16.splat(0), h1 = i8x16.splat(0);
+          if (kind == Q5_K) {
+            h0 = v128.load(wb, 16);
+            h1 = v128.load(wb, 32);
+          }
+          const low4 = i8x16.splat(0x0f);
+          // Sub-block j from the low (j even) or high nibbles of the 32 bytes at qs + 16·(j & ~1).
+          {
+            const qa = v128.load(qs, 0), qb = v128.load(qs, 16);
+            let v0 = v128.and(qa, low4), v1 = v128.and(qb, low4);
+            if (kind == Q5_K) {
+              v0 = v128.or(v0, fifth8(h0, 0));
+              v1 = v128.or(v1, fifth8(h1, 0));
+            }
+            const scale = i16x8.splat(<i16>(<u32>(scales >> 0) & 0xff));
+            const xo = qp + 0;
+            u0 = dot8x32(u0, v0, v1, xo, scale);
+            pin(slot, u0);
+            if (N >= 4) {
+              u1 = dot8x32(u1, v0, v1, xo + qRow, scale);
+              pin(slot, u1);
+              u2 = dot8x32(u2, v0, v1, xo + 2 * qRow, scale);
+              pin(slot, u2);
+              u3 = dot8x32(u3, v0, v1, xo + 3 * qRow, scale);
+              pin(slot, u3);
+            }
+            if (N == 8) {
+              u4 = dot8x32(u4, v0, v1, xo + 4 * qRow, scale);
+              pin(slot, u4);
+              u5 = dot8x32(u5, v0, v1, xo + 5 * qRow, scale);
+              pin(slot, u5);
+              u6 = dot8x32(u6, v0, v1, xo + 6 * qRow, scale);
+              pin(slot, u6);
+              u7 = dot8x32(u7, v0, v1, xo + 7 * qRow, scale);
+              pin(slot, u7);
+            }
+          }
+          {
+            const qa = v128.load(qs, 0), qb = v128.load(qs, 16);
+            let v0 = i8x16.shr_u(qa, 4), v1 = i8x16.shr_u(qb, 4);
+            if (kind == Q5_K) {
+              v0 = v128.or(v0, fifth8(h0, 1));
+              v1 = v128.or(v1, fifth8(h1, 1));
+            }
+            const scale = i16x8.splat(<i16>(<u32>(scales >> 8) & 0xff));
+            const xo = qp + 32;
+            u0 = dot8x32(u0, v0, v1, xo, scale);
+            pin(slot, u0);
+            if (N >= 4) {
+              u1 = dot8x32(u1, v0, v1, xo + qRow, scale);
+              pin(slot, u1);
+              u2 = dot8x32(u2, v0, v1, xo + 2 * qRow, scale);
+              pin(slot, u2);
+              u3 = dot8x32(u3, v0, v1, xo + 3 * qRow, scale);
+              pin(slot, u3);
+            }
+            if (N == 8) {
+              u4 = dot8x32(u4, v0, v1, xo + 4 * qRow, scale);
+              pin(slot, u4);
+              u5 = dot8x32(u5, v0, v1, xo + 5 * qRow, scale);
+              pin(slot, u5);
+              u6 = dot8x32(u6, v0, v1, xo + 6 * qRow, scale);
+              pin(slot, u6);
+              u7 = dot8x32(u7, v0, v1, xo + 7 * qRow, scale);
+              pin(slot, u7);
+            }
+          }
+          {
+            const qa = v128.load(qs, 32), qb = v128.load(qs, 48);
+            let v0 = v128.and(qa, low4), v1 = v128.and(qb, low4);
+            if (kind == Q5_K) {
+              v0 = v128.or(v0, fifth8(h0, 2));
+              v1 = v128.or(v1, fifth8(h1, 2));
+            }
+            const scale = i16x8.splat(<i16>(<u32>(scales >> 16) & 0xff));
+            const xo = qp + 64;
+            u0 = dot8x32(u0, v0, v1, xo, scale);
+            pin(slot, u0);
+            if (N >= 4) {
+              u1 = dot8x32(u1, v0, v1, xo + qRow, scale);
+              pin(slot, u1);
+              u2 = dot8x32(u2, v0, v1, xo + 2 * qRow, scale);
+              pin(slot, u2);
+              u3 = dot8x32(u3, v0, v1, xo + 3 * qRow, scale);
+              pin(slot, u3);
+            }
+            if (N == 8) {
+              u4 = dot8x32(u4, v0, v1, xo + 4 * qRow, scale);
+              pin(slot, u4);
+              u5 = dot8x32(u5, v0, v1, xo + 5 * qRow, scale);
+              pin(slot, u5);
+              u6 = dot8x32(u6, v0, v1, xo + 6 * qRow, scale);
+              pin(slot, u6);
+              u7 = dot8x32(u7, v0, v1, xo + 7 * qRow, scale);
+              pin(slot, u7);
+            }
+          }
+          {
+            const qa = v128.load(qs, 32), qb = v128.load(qs, 48);
+            let v0 = i8x16.shr_u(qa, 4), v1 = i8x16.shr_u(qb, 4);
+            if (kind == Q5_K) {
+              v0 = v128.or(v0, fifth8(h0, 3));
+              v1 = v128.or(v1, fifth8(h1, 3));
+            }
+            const scale = i16x8.splat(<i16>(<u32>(scales >> 24) & 0xff));
+            const xo = qp + 96;
+            u0 = dot8x32(u0, v0, v1, xo, scale);
+            pin(slot, u0);
+            if (N >= 4) {
+              u1 = dot8x32(u1, v0, v1, xo + qRow, scale);
+              pin(slot, u1);
+              u2 = dot8x32(u2, v0, v1, xo + 2 * qRow, scale);
+              pin(slot, u2);
+              u3 = dot8x32(u3, v0, v1, xo + 3 * qRow, scale);
+              pin(slot, u3);
+            }
+            if (N == 8) {
+              u4 = dot8x32(u4, v0, v1, xo + 4 * qRow, scale);
+              pin(slot, u4);
+              u5 = dot8x32(u5, v0, v1, xo + 5 * qRow, scale);
+              pin(slot, u5);
+              u6 = dot8x32(u6, v0, v1, xo + 6 * qRow, scale);
+              pin(slot, u6);
+              u7 = dot8x32(u7, v0, v1, xo + 7 * qRow, scale);
+              pin(slot, u7);
+            }
+          }
+          {
+            const qa = v128.load(qs, 64), qb = v128.load(qs, 80);
+            let v0 = v128.and(qa, low4), v1 = v128.and(qb, low4);
+            if (kind == Q5_K) {
+              v0 = v128.or(v0, fifth8(h0, 4));
+              v1 = v128.or(v1, fifth8(h1, 4));
+            }
+            const scale = i16x8.splat(<i16>(<u32>(scales >> 32) & 0xff));
+            const xo = qp + 128;
+            u0 = dot8x32(u0, v0, v1, xo, scale);
+            pin(slot, u0);
+            if (N >= 4) {
+              u1 = dot8x32(u1, v0, v1, xo + qRow, scale);
+              pin(slot, u1);
+              u2 = dot8x32(u2, v0, v1, xo + 2 * qRow, scale);
+              pin(slot, u2);
+              u3 = dot8x32(u3, v0, v1, xo + 3 * qRow, scale);
+              pin(slot, u3);
+            }
+            if (N == 8) {
+              u4 = dot8x32(u4, v0, v1, xo + 4 * qRow, scale);
+              pin(slot, u4);
+              u5 = dot8x32(u5, v0, v1, xo + 5 * qRow, scale);
+              pin(slot, u5);
+              u6 = dot8x32(u6, v0, v1, xo + 6 * qRow, scale);
+              pin(slot, u6);
+              u7 = dot8x32(u7, v0, v1, xo + 7 * qRow, scale);
+              pin(slot, u7);
+            }
+          }
+          {
+            const qa = v128.load(qs, 64), qb = v128.load(qs, 80);
+            let v0 = i8x16.shr_u(qa, 4), v1 = i8x16.shr_u(qb, 4);
+            if (kind == Q5_K) {
+              v0 = v128.or(v0, fifth8(h0, 5));
+              v1 = v128.or(v1, fifth8(h1, 5));
+            }
+            const scale = i16x8.splat(<i16>(<u32>(scales >> 40) & 0xff));
+            const xo = qp + 160;
+            u0 = dot8x32(u0, v0, v1, xo, scale);
+            pin(slot, u0);
+            if (N >= 4) {
+              u1 = dot8x32(u1, v0, v1, xo + qRow, scale);
+              pin(slot, u1);
+              u2 = dot8x32(u2, v0, v1, xo + 2 * qRow, scale);
+              pin(slot, u2);
+              u3 = dot8x32(u3, v0, v1, xo + 3 * qRow, scale);
+              pin(slot, u3);
+            }
+            if (N == 8) {
+              u4 = dot8x32(u4, v0, v1, xo + 4 * qRow, scale);
+              pin(slot, u4);
+              u5 = dot8x32(u5, v0, v1, xo + 5 * qRow, scale);
+              pin(slot, u5);
+              u6 = dot8x32(u6, v0, v1, xo + 6 * qRow, scale);
+              pin(slot, u6);
+              u7 = dot8x32(u7, v0, v1, xo + 7 * qRow, scale);
+              pin(slot, u7);
+            }
+          }
+          {
+            const qa = v128.load(qs, 96), qb = v128.load(qs, 112);
+            let v0 = v128.and(qa, low4), v1 = v128.and(qb, low4);
+            if (kind == Q5_K) {
+              v0 = v128.or(v0, fifth8(h0, 6));
+              v1 = v128.or(v1, fifth8(h1, 6));
+            }
+            const scale = i16x8.splat(<i16>(<u32>(scales >> 48) & 0xff));
+            const xo = qp + 192;
+            u0 = dot8x32(u0, v0, v1, xo, scale);
+            pin(slot, u0);
+            if (N >= 4) {
+              u1 = dot8x32(u1, v0, v1, xo + qRow, scale);
+              pin(slot, u1);
+              u2 = dot8x32(u2, v0, v1, xo + 2 * qRow, scale);
+              pin(slot, u2);
+              u3 = dot8x32(u3, v0, v1, xo + 3 * qRow, scale);
+              pin(slot, u3);
+            }
+            if (N == 8) {
+              u4 = dot8x32(u4, v0, v1, xo + 4 * qRow, scale);
+              pin(slot, u4);
+              u5 = dot8x32(u5, v0, v1, xo + 5 * qRow, scale);
+              pin(slot, u5);
+              u6 = dot8x32(u6, v0, v1, xo + 6 * qRow, scale);
+              pin(slot, u6);
+              u7 = dot8x32(u7, v0, v1, xo + 7 * qRow, scale);
+              pin(slot, u7);
+            }
+          }
+          {
+            const qa = v128.load(qs, 96), qb = v128.load(qs, 112);
+            let v0 = i8x16.shr_u(qa, 4), v1 = i8x16.shr_u(qb, 4);
+            if (kind == Q5_K) {
+              v0 = v128.or(v0, fifth8(h0, 7));
+              v1 = v128.or(v1, fifth8(h1, 7));
+            }
+            const scale = i16x8.splat(<i16>(<u32>(scales >> 56) & 0xff));
+            const xo = qp + 224;
+            u0 = dot8x32(u0, v0, v1, xo, scale);
+            pin(slot, u0);
+            if (N >= 4) {
+              u1 = dot8x32(u1, v0, v1, xo + qRow, scale);
+              pin(slot, u1);
+              u2 = dot8x32(u2, v0, v1, xo + 2 * qRow, scale);
+              pin(slot, u2);
+              u3 = dot8x32(u3, v0, v1, xo + 3 * qRow, scale);
+              pin(slot, u3);
+            }
+            if (N == 8) {
+              u4 = dot8x32(u4, v0, v1, xo + 4 * qRow, scale);
+              pin(slot, u4);
+              u5 = dot8x32(u5, v0, v1, xo + 5 * qRow, scale);
+              pin(slot, u5);
+              u6 = dot8x32(u6, v0, v1, xo + 6 * qRow, scale);
+              pin(slot, u6);
+              u7 = dot8x32(u7, v0, v1, xo + 7 * qRow, scale);
+              pin(slot, u7);
+            }
+          }
+        }
+      } else if (kind == Q6_K) {
         for (let h: usize = 0; h < 2; h++) {
           const ql = wb + (h << 6);
           const qh = wb + 128 + (h << 5);
@@ -371,7 +760,7 @@ const Q6_K: i32 = 2;
         }
       }
       wb += BB;
-      qp += 512;
+      qp += 256 << Q8K_VALUE_SHIFT;
       dp += N >= 4 ? 16 : 4;
       sp += 32;
     }

@@ -12,6 +12,8 @@
 // Layout for T rows of I values: q int16 [T, I], each 16 values evens first; d f32 [T, I/32]
 // or [T, I/256], except that each full tile of 4 tokens stores its scales [block][token];
 // sums int16 [T, I/16] (|sum| ≤ 16·127), as ggml's Q8_K bsums.
+// The relaxed-SIMD build (kernels-relaxed.wasm) stores q8_k's q as int8 [T, I] in order
+// instead: its K-quant kernels multiply bytes by bytes (i16x8.relaxed_dot_i8x16_i7x16_s).
 import { f32ToHalfBits, halfToF32 } from "./common";
 
 /** max |x[i]| over 8 vectors (32 values); NaN if any is NaN, as f32x4.max would give. */
@@ -104,12 +106,19 @@ export function quantize_rows_q8_32(x: usize, q: usize, d: usize, a3: i32, a4: i
   return i16x8.narrow_i32x4_s(lo, hi);
 }
 
-/** 16 values of q8_k stored evens first at q (as round16); returns their sum. */
+/** Bytes of one q8_k value: 1 (int8 in order) in the relaxed-SIMD build, else 2. */
+export const Q8K_VALUE_SHIFT: usize = ASC_FEATURE_RELAXED_SIMD ? 0 : 1;
+
+/** 16 values of q8_k stored at q (evens first as int16, or int8 in order); returns their sum. */
 @inline function nearest16(x: usize, scale: v128, q: usize): i32 {
   const a = nearest8(x, scale);
   const b = nearest8(x + 32, scale);
-  v128.store(q, i8x16.shuffle(a, b, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29));
-  v128.store(q, i8x16.shuffle(a, b, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31), 16);
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    v128.store(q, i8x16.narrow_i16x8_s(a, b));
+  } else {
+    v128.store(q, i8x16.shuffle(a, b, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29));
+    v128.store(q, i8x16.shuffle(a, b, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31), 16);
+  }
   const wide = i32x4.extadd_pairwise_i16x8_s(i16x8.add(a, b));
   return (i32x4.extract_lane(wide, 0) + i32x4.extract_lane(wide, 1)) + (i32x4.extract_lane(wide, 2) + i32x4.extract_lane(wide, 3));
 }
@@ -130,7 +139,7 @@ export function quantize_rows_q8_k(x: usize, q: usize, d: usize, sums: usize, a4
     for (let j0: usize = 0; j0 < nb; j0++) {
       const b = t * nb + j0;
       const xb = x + (b << 10);
-      const qb = q + (b << 9);
+      const qb = q + (b << (8 + Q8K_VALUE_SHIFT));
       const sb = sums + (b << 5);
       // Scales of a full 4-token tile are stored [block][token] (as quantize_q8_32).
       const dAt = d + ((t < tiled ? (t & ~3) * nb + (j0 << 2) + (t & 3) : b) << 2);
@@ -138,7 +147,7 @@ export function quantize_rows_q8_k(x: usize, q: usize, d: usize, sums: usize, a4
       for (let j: usize = 0; j < 256; j += 32) amax = max(amax, absMax8(xb + (j << 2)));
       if (amax == 0) {
         store<f32>(dAt, 0);
-        memory.fill(qb, 0, 512);
+        memory.fill(qb, 0, 256 << Q8K_VALUE_SHIFT);
         memory.fill(sb, 0, 32);
         continue;
       }
@@ -152,7 +161,7 @@ export function quantize_rows_q8_k(x: usize, q: usize, d: usize, sums: usize, a4
       store<f32>(dAt, <f32>1 / iscale);
       const s = f32x4.splat(iscale);
       for (let j: usize = 0; j < 256; j += 16) {
-        store<i16>(sb + (j >> 3), <i16>nearest16(xb + (j << 2), s, qb + (j << 1)));
+        store<i16>(sb + (j >> 3), <i16>nearest16(xb + (j << 2), s, qb + (j << Q8K_VALUE_SHIFT)));
       }
     }
   }
