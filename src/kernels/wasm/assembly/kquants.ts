@@ -135,9 +135,9 @@ const Q6_K: i32 = 2;
     const end = wb + rowBytes;
     let qp = q0, dp = d0, sp = s0;
     const yo = y + ((<usize>t * O + o) << 2);
-    // N = 4 or 8: lanes are the tiles' tokens (acc, then accB); N = 1: scalar accumulators.
+    // N = 4 or 8: lanes are the tiles' tokens (acc, then accB); N = 1 or 2: scalar accumulators.
     let acc = f32x4.splat(0), macc = f32x4.splat(0), accB = f32x4.splat(0), maccB = f32x4.splat(0);
-    let acc1: f32 = 0, macc1: f32 = 0;
+    let acc1: f32 = 0, macc1: f32 = 0, acc2: f32 = 0, macc2: f32 = 0;
     while (wb < end) {
       let u0 = i32x4.splat(0), u1 = i32x4.splat(0), u2 = i32x4.splat(0), u3 = i32x4.splat(0);
       let u4 = i32x4.splat(0), u5 = i32x4.splat(0), u6 = i32x4.splat(0), u7 = i32x4.splat(0);
@@ -160,9 +160,11 @@ const Q6_K: i32 = 2;
                 const xo = xh + c + 0;
                 u0 = dot8x16(u0, v, xo, scale);
                 pin(slot, u0);
-                if (N >= 4) {
+                if (N >= 2) {
                   u1 = dot8x16(u1, v, xo + qRow, scale);
                   pin(slot, u1);
+                }
+                if (N >= 4) {
                   u2 = dot8x16(u2, v, xo + 2 * qRow, scale);
                   pin(slot, u2);
                   u3 = dot8x16(u3, v, xo + 3 * qRow, scale);
@@ -185,9 +187,11 @@ const Q6_K: i32 = 2;
                 const xo = xh + c + 32;
                 u0 = dot8x16(u0, v, xo, scale);
                 pin(slot, u0);
-                if (N >= 4) {
+                if (N >= 2) {
                   u1 = dot8x16(u1, v, xo + qRow, scale);
                   pin(slot, u1);
+                }
+                if (N >= 4) {
                   u2 = dot8x16(u2, v, xo + 2 * qRow, scale);
                   pin(slot, u2);
                   u3 = dot8x16(u3, v, xo + 3 * qRow, scale);
@@ -210,9 +214,11 @@ const Q6_K: i32 = 2;
                 const xo = xh + c + 64;
                 u0 = dot8x16(u0, v, xo, scale);
                 pin(slot, u0);
-                if (N >= 4) {
+                if (N >= 2) {
                   u1 = dot8x16(u1, v, xo + qRow, scale);
                   pin(slot, u1);
+                }
+                if (N >= 4) {
                   u2 = dot8x16(u2, v, xo + 2 * qRow, scale);
                   pin(slot, u2);
                   u3 = dot8x16(u3, v, xo + 3 * qRow, scale);
@@ -235,9 +241,11 @@ const Q6_K: i32 = 2;
                 const xo = xh + c + 96;
                 u0 = dot8x16(u0, v, xo, scale);
                 pin(slot, u0);
-                if (N >= 4) {
+                if (N >= 2) {
                   u1 = dot8x16(u1, v, xo + qRow, scale);
                   pin(slot, u1);
+                }
+                if (N >= 4) {
                   u2 = dot8x16(u2, v, xo + 2 * qRow, scale);
                   pin(slot, u2);
                   u3 = dot8x16(u3, v, xo + 3 * qRow, scale);
@@ -277,9 +285,11 @@ const Q6_K: i32 = 2;
             const xo = qp + 0;
             u0 = dot8x32(u0, v0, v1, xo, scale);
             pin(slot, u0);
-            if (N >= 4) {
+            if (N >= 2) {
               u1 = dot8x32(u1, v0, v1, xo + qRow, scale);
               pin(slot, u1);
+            }
+            if (N >= 4) {
               u2 = dot8x32(u2, v0, v1, xo + 2 * qRow, scale);
               pin(slot, u2);
               u3 = dot8x32(u3, v0, v1, xo + 3 * qRow, scale);
@@ -307,9 +317,11 @@ const Q6_K: i32 = 2;
             const xo = qp + 32;
             u0 = dot8x32(u0, v0, v1, xo, scale);
             pin(slot, u0);
-            if (N >= 4) {
+            if (N >= 2) {
               u1 = dot8x32(u1, v0, v1, xo + qRow, scale);
               pin(slot, u1);
+            }
+            if (N >= 4) {
               u2 = dot8x32(u2, v0, v1, xo + 2 * qRow, scale);
               pin(slot, u2);
               u3 = dot8x32(u3, v0, v1, xo + 3 * qRow, scale);
@@ -337,9 +349,11 @@ const Q6_K: i32 = 2;
             const xo = qp + 64;
             u0 = dot8x32(u0, v0, v1, xo, scale);
             pin(slot, u0);
-            if (N >= 4) {
+            if (N >= 2) {
               u1 = dot8x32(u1, v0, v1, xo + qRow, scale);
               pin(slot, u1);
+            }
+            if (N >= 4) {
               u2 = dot8x32(u2, v0, v1, xo + 2 * qRow, scale);
               pin(slot, u2);
               u3 = dot8x32(u3, v0, v1, xo + 3 * qRow, scale);
@@ -367,9 +381,11 @@ const Q6_K: i32 = 2;
             const xo = qp + 96;
             u0 = dot8x32(u0, v0, v1, xo, scale);
             pin(slot, u0);
-            if (N >= 4) {
+            if (N >= 2) {
               u1 = dot8x32(u1, v0, v1, xo + qRow, scale);
               pin(slot, u1);
+            }
+            if (N >= 4) {
               u2 = dot8x32(u2, v0, v1, xo + 2 * qRow, scale);
               pin(slot, u2);
               u3 = dot8x32(u3, v0, v1, xo + 3 * qRow, scale);
@@ -397,9 +413,11 @@ const Q6_K: i32 = 2;
             const xo = qp + 128;
             u0 = dot8x32(u0, v0, v1, xo, scale);
             pin(slot, u0);
-            if (N >= 4) {
+            if (N >= 2) {
               u1 = dot8x32(u1, v0, v1, xo + qRow, scale);
               pin(slot, u1);
+            }
+            if (N >= 4) {
               u2 = dot8x32(u2, v0, v1, xo + 2 * qRow, scale);
               pin(slot, u2);
               u3 = dot8x32(u3, v0, v1, xo + 3 * qRow, scale);
@@ -427,9 +445,11 @@ const Q6_K: i32 = 2;
             const xo = qp + 160;
             u0 = dot8x32(u0, v0, v1, xo, scale);
             pin(slot, u0);
-            if (N >= 4) {
+            if (N >= 2) {
               u1 = dot8x32(u1, v0, v1, xo + qRow, scale);
               pin(slot, u1);
+            }
+            if (N >= 4) {
               u2 = dot8x32(u2, v0, v1, xo + 2 * qRow, scale);
               pin(slot, u2);
               u3 = dot8x32(u3, v0, v1, xo + 3 * qRow, scale);
@@ -457,9 +477,11 @@ const Q6_K: i32 = 2;
             const xo = qp + 192;
             u0 = dot8x32(u0, v0, v1, xo, scale);
             pin(slot, u0);
-            if (N >= 4) {
+            if (N >= 2) {
               u1 = dot8x32(u1, v0, v1, xo + qRow, scale);
               pin(slot, u1);
+            }
+            if (N >= 4) {
               u2 = dot8x32(u2, v0, v1, xo + 2 * qRow, scale);
               pin(slot, u2);
               u3 = dot8x32(u3, v0, v1, xo + 3 * qRow, scale);
@@ -487,9 +509,11 @@ const Q6_K: i32 = 2;
             const xo = qp + 224;
             u0 = dot8x32(u0, v0, v1, xo, scale);
             pin(slot, u0);
-            if (N >= 4) {
+            if (N >= 2) {
               u1 = dot8x32(u1, v0, v1, xo + qRow, scale);
               pin(slot, u1);
+            }
+            if (N >= 4) {
               u2 = dot8x32(u2, v0, v1, xo + 2 * qRow, scale);
               pin(slot, u2);
               u3 = dot8x32(u3, v0, v1, xo + 3 * qRow, scale);
@@ -715,6 +739,7 @@ const Q6_K: i32 = 2;
       }
       if (kind == Q6_K) {
         u0 = q6Offset(u0, wb + 192, sp);
+        if (N == 2) u1 = q6Offset(u1, wb + 192, sp + sRow);
         if (N >= 4) {
           u1 = q6Offset(u1, wb + 192, sp + sRow);
           u2 = q6Offset(u2, wb + 192, sp + 2 * sRow);
@@ -752,11 +777,15 @@ const Q6_K: i32 = 2;
           }
         }
       } else {
+        // N = 2 (relaxed build): a second tail token, whose scales follow a row of blocks on.
         const dx = load<f32>(dp);
+        const dx2 = N == 2 ? load<f32>(dp + (nb << 2)) : dx;
         acc1 += <f32>hsumI32(u0) * (d * dx);
+        if (N == 2) acc2 += <f32>hsumI32(u1) * (d * dx2);
         if (kind != Q6_K) {
           const mins = i16x8.extend_low_i8x16_u(i64x2.splat(minsK4(wb + 4)));
           macc1 += <f32>hsumI32(minsDot(mins, sp)) * (halfAt(wb + 2) * dx);
+          if (N == 2) macc2 += <f32>hsumI32(minsDot(mins, sp + sRow)) * (halfAt(wb + 2) * dx2);
         }
       }
       wb += BB;
@@ -769,6 +798,7 @@ const Q6_K: i32 = 2;
       if (N == 8) storeTokens(yo + 4 * yRow, yRow, f32x4.sub(accB, maccB));
     } else {
       store<f32>(yo, acc1 - macc1);
+      if (N == 2) store<f32>(yo + yRow, acc2 - macc2);
     }
   }
 }
@@ -777,6 +807,8 @@ const Q6_K: i32 = 2;
   let t = 0;
   for (; t + 8 <= T; t += 8) rowsK(8, kind, y, xq, xd, xsum, w, t, I, O, r0, r1, slot);
   for (; t + 4 <= T; t += 4) rowsK(4, kind, y, xq, xd, xsum, w, t, I, O, r0, r1, slot);
+  // Two tail tokens share each weight decode in the relaxed build (its tiles only).
+  if (ASC_FEATURE_RELAXED_SIMD) for (; t + 2 <= T; t += 2) rowsK(2, kind, y, xq, xd, xsum, w, t, I, O, r0, r1, slot);
   for (; t < T; t++) rowsK(1, kind, y, xq, xd, xsum, w, t, I, O, r0, r1, slot);
 }
 
