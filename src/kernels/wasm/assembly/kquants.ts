@@ -143,21 +143,21 @@ const Q6_K: i32 = 2;
       let u4 = i32x4.splat(0), u5 = i32x4.splat(0), u6 = i32x4.splat(0), u7 = i32x4.splat(0);
       if (ASC_FEATURE_RELAXED_SIMD) {
         if (kind == Q6_K) {
+          // The 16 scales as int16, one half's 8 at a time; each group's is broadcast by a shuffle.
+          const scv = v128.load(wb + 192);
+          const scLo = i16x8.extend_low_i8x16_s(scv), scHi = i16x8.extend_high_i8x16_s(scv);
           for (let h: usize = 0; h < 2; h++) {
             const ql = wb + (h << 6);
             const qh = wb + 128 + (h << 5);
-            const sc = wb + 192 + (h << 3);
             const xh = qp + (h << 7);
-            for (let c: usize = 0; c < 32; c += 16) {
-              const is = c >> 4;
-              const a = v128.load(ql + c);
-              const bq = v128.load(ql + 32 + c);
-              const hb = v128.load(qh + c);
-              // The four 16-value groups at elements c, 32+c, 64+c, 96+c of this half.
+            const sch = h == 0 ? scLo : scHi;
+            // Elements 0..15 of each 32: the four 16-value groups at 0, 32, 64, 96 of this half.
+            {
+              const a = v128.load(ql, 0), bq = v128.load(ql, 32), hb = v128.load(qh, 0);
               {
                 const v = q6Values(0, a, bq, hb);
-                const scale = i16x8.splat(<i16>load<i8>(sc + is + 0));
-                const xo = xh + c + 0;
+                const scale = i8x16.shuffle(sch, sch, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1);
+                const xo = xh + 0;
                 u0 = dot8x16(u0, v, xo, scale);
                 pin(slot, u0);
                 if (N >= 2) {
@@ -183,8 +183,8 @@ const Q6_K: i32 = 2;
               }
               {
                 const v = q6Values(1, a, bq, hb);
-                const scale = i16x8.splat(<i16>load<i8>(sc + is + 2));
-                const xo = xh + c + 32;
+                const scale = i8x16.shuffle(sch, sch, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5);
+                const xo = xh + 32;
                 u0 = dot8x16(u0, v, xo, scale);
                 pin(slot, u0);
                 if (N >= 2) {
@@ -210,8 +210,8 @@ const Q6_K: i32 = 2;
               }
               {
                 const v = q6Values(2, a, bq, hb);
-                const scale = i16x8.splat(<i16>load<i8>(sc + is + 4));
-                const xo = xh + c + 64;
+                const scale = i8x16.shuffle(sch, sch, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9);
+                const xo = xh + 64;
                 u0 = dot8x16(u0, v, xo, scale);
                 pin(slot, u0);
                 if (N >= 2) {
@@ -237,8 +237,120 @@ const Q6_K: i32 = 2;
               }
               {
                 const v = q6Values(3, a, bq, hb);
-                const scale = i16x8.splat(<i16>load<i8>(sc + is + 6));
-                const xo = xh + c + 96;
+                const scale = i8x16.shuffle(sch, sch, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13);
+                const xo = xh + 96;
+                u0 = dot8x16(u0, v, xo, scale);
+                pin(slot, u0);
+                if (N >= 2) {
+                  u1 = dot8x16(u1, v, xo + qRow, scale);
+                  pin(slot, u1);
+                }
+                if (N >= 4) {
+                  u2 = dot8x16(u2, v, xo + 2 * qRow, scale);
+                  pin(slot, u2);
+                  u3 = dot8x16(u3, v, xo + 3 * qRow, scale);
+                  pin(slot, u3);
+                }
+                if (N == 8) {
+                  u4 = dot8x16(u4, v, xo + 4 * qRow, scale);
+                  pin(slot, u4);
+                  u5 = dot8x16(u5, v, xo + 5 * qRow, scale);
+                  pin(slot, u5);
+                  u6 = dot8x16(u6, v, xo + 6 * qRow, scale);
+                  pin(slot, u6);
+                  u7 = dot8x16(u7, v, xo + 7 * qRow, scale);
+                  pin(slot, u7);
+                }
+              }
+            }
+            // Elements 16..31 of each 32: the four 16-value groups at 16, 48, 80, 112 of this half.
+            {
+              const a = v128.load(ql, 16), bq = v128.load(ql, 48), hb = v128.load(qh, 16);
+              {
+                const v = q6Values(0, a, bq, hb);
+                const scale = i8x16.shuffle(sch, sch, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+                const xo = xh + 16;
+                u0 = dot8x16(u0, v, xo, scale);
+                pin(slot, u0);
+                if (N >= 2) {
+                  u1 = dot8x16(u1, v, xo + qRow, scale);
+                  pin(slot, u1);
+                }
+                if (N >= 4) {
+                  u2 = dot8x16(u2, v, xo + 2 * qRow, scale);
+                  pin(slot, u2);
+                  u3 = dot8x16(u3, v, xo + 3 * qRow, scale);
+                  pin(slot, u3);
+                }
+                if (N == 8) {
+                  u4 = dot8x16(u4, v, xo + 4 * qRow, scale);
+                  pin(slot, u4);
+                  u5 = dot8x16(u5, v, xo + 5 * qRow, scale);
+                  pin(slot, u5);
+                  u6 = dot8x16(u6, v, xo + 6 * qRow, scale);
+                  pin(slot, u6);
+                  u7 = dot8x16(u7, v, xo + 7 * qRow, scale);
+                  pin(slot, u7);
+                }
+              }
+              {
+                const v = q6Values(1, a, bq, hb);
+                const scale = i8x16.shuffle(sch, sch, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7);
+                const xo = xh + 48;
+                u0 = dot8x16(u0, v, xo, scale);
+                pin(slot, u0);
+                if (N >= 2) {
+                  u1 = dot8x16(u1, v, xo + qRow, scale);
+                  pin(slot, u1);
+                }
+                if (N >= 4) {
+                  u2 = dot8x16(u2, v, xo + 2 * qRow, scale);
+                  pin(slot, u2);
+                  u3 = dot8x16(u3, v, xo + 3 * qRow, scale);
+                  pin(slot, u3);
+                }
+                if (N == 8) {
+                  u4 = dot8x16(u4, v, xo + 4 * qRow, scale);
+                  pin(slot, u4);
+                  u5 = dot8x16(u5, v, xo + 5 * qRow, scale);
+                  pin(slot, u5);
+                  u6 = dot8x16(u6, v, xo + 6 * qRow, scale);
+                  pin(slot, u6);
+                  u7 = dot8x16(u7, v, xo + 7 * qRow, scale);
+                  pin(slot, u7);
+                }
+              }
+              {
+                const v = q6Values(2, a, bq, hb);
+                const scale = i8x16.shuffle(sch, sch, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11);
+                const xo = xh + 80;
+                u0 = dot8x16(u0, v, xo, scale);
+                pin(slot, u0);
+                if (N >= 2) {
+                  u1 = dot8x16(u1, v, xo + qRow, scale);
+                  pin(slot, u1);
+                }
+                if (N >= 4) {
+                  u2 = dot8x16(u2, v, xo + 2 * qRow, scale);
+                  pin(slot, u2);
+                  u3 = dot8x16(u3, v, xo + 3 * qRow, scale);
+                  pin(slot, u3);
+                }
+                if (N == 8) {
+                  u4 = dot8x16(u4, v, xo + 4 * qRow, scale);
+                  pin(slot, u4);
+                  u5 = dot8x16(u5, v, xo + 5 * qRow, scale);
+                  pin(slot, u5);
+                  u6 = dot8x16(u6, v, xo + 6 * qRow, scale);
+                  pin(slot, u6);
+                  u7 = dot8x16(u7, v, xo + 7 * qRow, scale);
+                  pin(slot, u7);
+                }
+              }
+              {
+                const v = q6Values(3, a, bq, hb);
+                const scale = i8x16.shuffle(sch, sch, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15);
+                const xo = xh + 112;
                 u0 = dot8x16(u0, v, xo, scale);
                 pin(slot, u0);
                 if (N >= 2) {
@@ -272,6 +384,8 @@ const Q6_K: i32 = 2;
             h0 = v128.load(wb, 16);
             h1 = v128.load(wb, 32);
           }
+          // The 8 sub-block scales as int16 lanes; each sub-block's is broadcast by a shuffle.
+          const sc16 = i16x8.extend_low_i8x16_u(i64x2.splat(scales));
           const low4 = i8x16.splat(0x0f);
           // Sub-block j from the low (j even) or high nibbles of the 32 bytes at qs + 16·(j & ~1).
           {
@@ -281,7 +395,7 @@ const Q6_K: i32 = 2;
               v0 = v128.or(v0, fifth8(h0, 0));
               v1 = v128.or(v1, fifth8(h1, 0));
             }
-            const scale = i16x8.splat(<i16>(<u32>(scales >> 0) & 0xff));
+            const scale = i8x16.shuffle(sc16, sc16, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1);
             const xo = qp + 0;
             u0 = dot8x32(u0, v0, v1, xo, scale);
             pin(slot, u0);
@@ -313,7 +427,7 @@ const Q6_K: i32 = 2;
               v0 = v128.or(v0, fifth8(h0, 1));
               v1 = v128.or(v1, fifth8(h1, 1));
             }
-            const scale = i16x8.splat(<i16>(<u32>(scales >> 8) & 0xff));
+            const scale = i8x16.shuffle(sc16, sc16, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
             const xo = qp + 32;
             u0 = dot8x32(u0, v0, v1, xo, scale);
             pin(slot, u0);
@@ -345,7 +459,7 @@ const Q6_K: i32 = 2;
               v0 = v128.or(v0, fifth8(h0, 2));
               v1 = v128.or(v1, fifth8(h1, 2));
             }
-            const scale = i16x8.splat(<i16>(<u32>(scales >> 16) & 0xff));
+            const scale = i8x16.shuffle(sc16, sc16, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5);
             const xo = qp + 64;
             u0 = dot8x32(u0, v0, v1, xo, scale);
             pin(slot, u0);
@@ -377,7 +491,7 @@ const Q6_K: i32 = 2;
               v0 = v128.or(v0, fifth8(h0, 3));
               v1 = v128.or(v1, fifth8(h1, 3));
             }
-            const scale = i16x8.splat(<i16>(<u32>(scales >> 24) & 0xff));
+            const scale = i8x16.shuffle(sc16, sc16, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7);
             const xo = qp + 96;
             u0 = dot8x32(u0, v0, v1, xo, scale);
             pin(slot, u0);
@@ -409,7 +523,7 @@ const Q6_K: i32 = 2;
               v0 = v128.or(v0, fifth8(h0, 4));
               v1 = v128.or(v1, fifth8(h1, 4));
             }
-            const scale = i16x8.splat(<i16>(<u32>(scales >> 32) & 0xff));
+            const scale = i8x16.shuffle(sc16, sc16, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9);
             const xo = qp + 128;
             u0 = dot8x32(u0, v0, v1, xo, scale);
             pin(slot, u0);
@@ -441,7 +555,7 @@ const Q6_K: i32 = 2;
               v0 = v128.or(v0, fifth8(h0, 5));
               v1 = v128.or(v1, fifth8(h1, 5));
             }
-            const scale = i16x8.splat(<i16>(<u32>(scales >> 40) & 0xff));
+            const scale = i8x16.shuffle(sc16, sc16, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11);
             const xo = qp + 160;
             u0 = dot8x32(u0, v0, v1, xo, scale);
             pin(slot, u0);
@@ -473,7 +587,7 @@ const Q6_K: i32 = 2;
               v0 = v128.or(v0, fifth8(h0, 6));
               v1 = v128.or(v1, fifth8(h1, 6));
             }
-            const scale = i16x8.splat(<i16>(<u32>(scales >> 48) & 0xff));
+            const scale = i8x16.shuffle(sc16, sc16, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13);
             const xo = qp + 192;
             u0 = dot8x32(u0, v0, v1, xo, scale);
             pin(slot, u0);
@@ -505,7 +619,7 @@ const Q6_K: i32 = 2;
               v0 = v128.or(v0, fifth8(h0, 7));
               v1 = v128.or(v1, fifth8(h1, 7));
             }
-            const scale = i16x8.splat(<i16>(<u32>(scales >> 56) & 0xff));
+            const scale = i8x16.shuffle(sc16, sc16, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15);
             const xo = qp + 224;
             u0 = dot8x32(u0, v0, v1, xo, scale);
             pin(slot, u0);
