@@ -17,7 +17,7 @@ import {
 } from "./ref/ops.js";
 import { quantRowBytes, isQuantDType } from "./quant/index.js";
 import { WasmArena, type ArenaDType, type ArenaMemory, type WasmArenaOptions } from "./wasm/arena.js";
-import { instantiateKernels, kernelModule, type KernelExports, type RowKernelName } from "./wasm/module.js";
+import { instantiateKernels, kernelBuild, kernelModule, type KernelExports, type RowKernelName } from "./wasm/module.js";
 import { ThreadPool } from "./threads.js";
 import { MAX_CHUNKS } from "./wasm/control.js";
 import { createFastAttention } from "./fast-attention.js";
@@ -412,7 +412,7 @@ export function createFastKernels(options: FastKernelsOptions = {}): FastKernels
   };
 
   return {
-    name: `wasm-simd×${threads}`,
+    name: `wasm-${kernelBuild().build}×${threads}`,
     workspace: createWorkspace(arena, options.workspaceBytes ?? 64 << 20),
     attention: createFastAttention({ arena, pool, threads, instances }, { scratch, attnScores, softmaxInPlace, attnAccumulate }),
     threads,

@@ -6,7 +6,7 @@ import { matmul } from "./ref/ops.js";
 export interface Kernels {
   /** y[T, O] = x[T, I] · Wᵀ, W [O, I] in nn.Linear orientation. */
   matmul(y: Float32Array, x: Float32Array, w: Matrix, T: number): void;
-  /** Short name for reports ("ref", "wasm-simd×2"). */
+  /** Short name for reports ("ref", "wasm-simd×2", "wasm-relaxed-simd×2"). */
   readonly name: string;
   /** Attention inner loops in kernel memory, when the set has them (the WASM set does). */
   readonly attention?: AttentionKernels;
