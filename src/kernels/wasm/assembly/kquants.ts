@@ -108,6 +108,23 @@ const Q6_K: i32 = 2;
   return i32x4.add(u, i32x4.dot_i16x8_s(p, scale));
 }
 
+/**
+ * Token t of an N-token tile (relaxed build): its accumulator after dot8x16 / dot8x32 against
+ * its activations at x + t·qRow, pinned (see common.ts); unchanged when t ≥ N (folded away).
+ */
+@inline function token16(N: i32, t: i32, u: v128, v: v128, x: usize, qRow: usize, scale: v128, slot: usize): v128 {
+  if (t >= N) return u;
+  const r = dot8x16(u, v, x + <usize>t * qRow, scale);
+  pin(slot, r);
+  return r;
+}
+@inline function token32(N: i32, t: i32, u: v128, v0: v128, v1: v128, x: usize, qRow: usize, scale: v128, slot: usize): v128 {
+  if (t >= N) return u;
+  const r = dot8x32(u, v0, v1, x + <usize>t * qRow, scale);
+  pin(slot, r);
+  return r;
+}
+
 /** Q5_K's fifth bit `bit` of the 16 bytes h, as 16 at bit 4 of each byte. */
 @inline function fifth8(h: v128, bit: i32): v128 {
   const v = bit >= 4 ? i8x16.shr_u(h, <u32>(bit - 4)) : i8x16.shl(h, <u32>(4 - bit));
@@ -158,109 +175,53 @@ const Q6_K: i32 = 2;
                 const v = q6Values(0, a, bq, hb);
                 const scale = i8x16.shuffle(sch, sch, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1);
                 const xo = xh + 0;
-                u0 = dot8x16(u0, v, xo, scale);
-                pin(slot, u0);
-                if (N >= 2) {
-                  u1 = dot8x16(u1, v, xo + qRow, scale);
-                  pin(slot, u1);
-                }
-                if (N >= 4) {
-                  u2 = dot8x16(u2, v, xo + 2 * qRow, scale);
-                  pin(slot, u2);
-                  u3 = dot8x16(u3, v, xo + 3 * qRow, scale);
-                  pin(slot, u3);
-                }
-                if (N == 8) {
-                  u4 = dot8x16(u4, v, xo + 4 * qRow, scale);
-                  pin(slot, u4);
-                  u5 = dot8x16(u5, v, xo + 5 * qRow, scale);
-                  pin(slot, u5);
-                  u6 = dot8x16(u6, v, xo + 6 * qRow, scale);
-                  pin(slot, u6);
-                  u7 = dot8x16(u7, v, xo + 7 * qRow, scale);
-                  pin(slot, u7);
-                }
+                u0 = token16(N, 0, u0, v, xo, qRow, scale, slot);
+                u1 = token16(N, 1, u1, v, xo, qRow, scale, slot);
+                u2 = token16(N, 2, u2, v, xo, qRow, scale, slot);
+                u3 = token16(N, 3, u3, v, xo, qRow, scale, slot);
+                u4 = token16(N, 4, u4, v, xo, qRow, scale, slot);
+                u5 = token16(N, 5, u5, v, xo, qRow, scale, slot);
+                u6 = token16(N, 6, u6, v, xo, qRow, scale, slot);
+                u7 = token16(N, 7, u7, v, xo, qRow, scale, slot);
               }
               {
                 const v = q6Values(1, a, bq, hb);
                 const scale = i8x16.shuffle(sch, sch, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5);
                 const xo = xh + 32;
-                u0 = dot8x16(u0, v, xo, scale);
-                pin(slot, u0);
-                if (N >= 2) {
-                  u1 = dot8x16(u1, v, xo + qRow, scale);
-                  pin(slot, u1);
-                }
-                if (N >= 4) {
-                  u2 = dot8x16(u2, v, xo + 2 * qRow, scale);
-                  pin(slot, u2);
-                  u3 = dot8x16(u3, v, xo + 3 * qRow, scale);
-                  pin(slot, u3);
-                }
-                if (N == 8) {
-                  u4 = dot8x16(u4, v, xo + 4 * qRow, scale);
-                  pin(slot, u4);
-                  u5 = dot8x16(u5, v, xo + 5 * qRow, scale);
-                  pin(slot, u5);
-                  u6 = dot8x16(u6, v, xo + 6 * qRow, scale);
-                  pin(slot, u6);
-                  u7 = dot8x16(u7, v, xo + 7 * qRow, scale);
-                  pin(slot, u7);
-                }
+                u0 = token16(N, 0, u0, v, xo, qRow, scale, slot);
+                u1 = token16(N, 1, u1, v, xo, qRow, scale, slot);
+                u2 = token16(N, 2, u2, v, xo, qRow, scale, slot);
+                u3 = token16(N, 3, u3, v, xo, qRow, scale, slot);
+                u4 = token16(N, 4, u4, v, xo, qRow, scale, slot);
+                u5 = token16(N, 5, u5, v, xo, qRow, scale, slot);
+                u6 = token16(N, 6, u6, v, xo, qRow, scale, slot);
+                u7 = token16(N, 7, u7, v, xo, qRow, scale, slot);
               }
               {
                 const v = q6Values(2, a, bq, hb);
                 const scale = i8x16.shuffle(sch, sch, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9);
                 const xo = xh + 64;
-                u0 = dot8x16(u0, v, xo, scale);
-                pin(slot, u0);
-                if (N >= 2) {
-                  u1 = dot8x16(u1, v, xo + qRow, scale);
-                  pin(slot, u1);
-                }
-                if (N >= 4) {
-                  u2 = dot8x16(u2, v, xo + 2 * qRow, scale);
-                  pin(slot, u2);
-                  u3 = dot8x16(u3, v, xo + 3 * qRow, scale);
-                  pin(slot, u3);
-                }
-                if (N == 8) {
-                  u4 = dot8x16(u4, v, xo + 4 * qRow, scale);
-                  pin(slot, u4);
-                  u5 = dot8x16(u5, v, xo + 5 * qRow, scale);
-                  pin(slot, u5);
-                  u6 = dot8x16(u6, v, xo + 6 * qRow, scale);
-                  pin(slot, u6);
-                  u7 = dot8x16(u7, v, xo + 7 * qRow, scale);
-                  pin(slot, u7);
-                }
+                u0 = token16(N, 0, u0, v, xo, qRow, scale, slot);
+                u1 = token16(N, 1, u1, v, xo, qRow, scale, slot);
+                u2 = token16(N, 2, u2, v, xo, qRow, scale, slot);
+                u3 = token16(N, 3, u3, v, xo, qRow, scale, slot);
+                u4 = token16(N, 4, u4, v, xo, qRow, scale, slot);
+                u5 = token16(N, 5, u5, v, xo, qRow, scale, slot);
+                u6 = token16(N, 6, u6, v, xo, qRow, scale, slot);
+                u7 = token16(N, 7, u7, v, xo, qRow, scale, slot);
               }
               {
                 const v = q6Values(3, a, bq, hb);
                 const scale = i8x16.shuffle(sch, sch, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13);
                 const xo = xh + 96;
-                u0 = dot8x16(u0, v, xo, scale);
-                pin(slot, u0);
-                if (N >= 2) {
-                  u1 = dot8x16(u1, v, xo + qRow, scale);
-                  pin(slot, u1);
-                }
-                if (N >= 4) {
-                  u2 = dot8x16(u2, v, xo + 2 * qRow, scale);
-                  pin(slot, u2);
-                  u3 = dot8x16(u3, v, xo + 3 * qRow, scale);
-                  pin(slot, u3);
-                }
-                if (N == 8) {
-                  u4 = dot8x16(u4, v, xo + 4 * qRow, scale);
-                  pin(slot, u4);
-                  u5 = dot8x16(u5, v, xo + 5 * qRow, scale);
-                  pin(slot, u5);
-                  u6 = dot8x16(u6, v, xo + 6 * qRow, scale);
-                  pin(slot, u6);
-                  u7 = dot8x16(u7, v, xo + 7 * qRow, scale);
-                  pin(slot, u7);
-                }
+                u0 = token16(N, 0, u0, v, xo, qRow, scale, slot);
+                u1 = token16(N, 1, u1, v, xo, qRow, scale, slot);
+                u2 = token16(N, 2, u2, v, xo, qRow, scale, slot);
+                u3 = token16(N, 3, u3, v, xo, qRow, scale, slot);
+                u4 = token16(N, 4, u4, v, xo, qRow, scale, slot);
+                u5 = token16(N, 5, u5, v, xo, qRow, scale, slot);
+                u6 = token16(N, 6, u6, v, xo, qRow, scale, slot);
+                u7 = token16(N, 7, u7, v, xo, qRow, scale, slot);
               }
             }
             // Elements 16..31 of each 32: the four 16-value groups at 16, 48, 80, 112 of this half.
@@ -270,109 +231,53 @@ const Q6_K: i32 = 2;
                 const v = q6Values(0, a, bq, hb);
                 const scale = i8x16.shuffle(sch, sch, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
                 const xo = xh + 16;
-                u0 = dot8x16(u0, v, xo, scale);
-                pin(slot, u0);
-                if (N >= 2) {
-                  u1 = dot8x16(u1, v, xo + qRow, scale);
-                  pin(slot, u1);
-                }
-                if (N >= 4) {
-                  u2 = dot8x16(u2, v, xo + 2 * qRow, scale);
-                  pin(slot, u2);
-                  u3 = dot8x16(u3, v, xo + 3 * qRow, scale);
-                  pin(slot, u3);
-                }
-                if (N == 8) {
-                  u4 = dot8x16(u4, v, xo + 4 * qRow, scale);
-                  pin(slot, u4);
-                  u5 = dot8x16(u5, v, xo + 5 * qRow, scale);
-                  pin(slot, u5);
-                  u6 = dot8x16(u6, v, xo + 6 * qRow, scale);
-                  pin(slot, u6);
-                  u7 = dot8x16(u7, v, xo + 7 * qRow, scale);
-                  pin(slot, u7);
-                }
+                u0 = token16(N, 0, u0, v, xo, qRow, scale, slot);
+                u1 = token16(N, 1, u1, v, xo, qRow, scale, slot);
+                u2 = token16(N, 2, u2, v, xo, qRow, scale, slot);
+                u3 = token16(N, 3, u3, v, xo, qRow, scale, slot);
+                u4 = token16(N, 4, u4, v, xo, qRow, scale, slot);
+                u5 = token16(N, 5, u5, v, xo, qRow, scale, slot);
+                u6 = token16(N, 6, u6, v, xo, qRow, scale, slot);
+                u7 = token16(N, 7, u7, v, xo, qRow, scale, slot);
               }
               {
                 const v = q6Values(1, a, bq, hb);
                 const scale = i8x16.shuffle(sch, sch, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7);
                 const xo = xh + 48;
-                u0 = dot8x16(u0, v, xo, scale);
-                pin(slot, u0);
-                if (N >= 2) {
-                  u1 = dot8x16(u1, v, xo + qRow, scale);
-                  pin(slot, u1);
-                }
-                if (N >= 4) {
-                  u2 = dot8x16(u2, v, xo + 2 * qRow, scale);
-                  pin(slot, u2);
-                  u3 = dot8x16(u3, v, xo + 3 * qRow, scale);
-                  pin(slot, u3);
-                }
-                if (N == 8) {
-                  u4 = dot8x16(u4, v, xo + 4 * qRow, scale);
-                  pin(slot, u4);
-                  u5 = dot8x16(u5, v, xo + 5 * qRow, scale);
-                  pin(slot, u5);
-                  u6 = dot8x16(u6, v, xo + 6 * qRow, scale);
-                  pin(slot, u6);
-                  u7 = dot8x16(u7, v, xo + 7 * qRow, scale);
-                  pin(slot, u7);
-                }
+                u0 = token16(N, 0, u0, v, xo, qRow, scale, slot);
+                u1 = token16(N, 1, u1, v, xo, qRow, scale, slot);
+                u2 = token16(N, 2, u2, v, xo, qRow, scale, slot);
+                u3 = token16(N, 3, u3, v, xo, qRow, scale, slot);
+                u4 = token16(N, 4, u4, v, xo, qRow, scale, slot);
+                u5 = token16(N, 5, u5, v, xo, qRow, scale, slot);
+                u6 = token16(N, 6, u6, v, xo, qRow, scale, slot);
+                u7 = token16(N, 7, u7, v, xo, qRow, scale, slot);
               }
               {
                 const v = q6Values(2, a, bq, hb);
                 const scale = i8x16.shuffle(sch, sch, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11);
                 const xo = xh + 80;
-                u0 = dot8x16(u0, v, xo, scale);
-                pin(slot, u0);
-                if (N >= 2) {
-                  u1 = dot8x16(u1, v, xo + qRow, scale);
-                  pin(slot, u1);
-                }
-                if (N >= 4) {
-                  u2 = dot8x16(u2, v, xo + 2 * qRow, scale);
-                  pin(slot, u2);
-                  u3 = dot8x16(u3, v, xo + 3 * qRow, scale);
-                  pin(slot, u3);
-                }
-                if (N == 8) {
-                  u4 = dot8x16(u4, v, xo + 4 * qRow, scale);
-                  pin(slot, u4);
-                  u5 = dot8x16(u5, v, xo + 5 * qRow, scale);
-                  pin(slot, u5);
-                  u6 = dot8x16(u6, v, xo + 6 * qRow, scale);
-                  pin(slot, u6);
-                  u7 = dot8x16(u7, v, xo + 7 * qRow, scale);
-                  pin(slot, u7);
-                }
+                u0 = token16(N, 0, u0, v, xo, qRow, scale, slot);
+                u1 = token16(N, 1, u1, v, xo, qRow, scale, slot);
+                u2 = token16(N, 2, u2, v, xo, qRow, scale, slot);
+                u3 = token16(N, 3, u3, v, xo, qRow, scale, slot);
+                u4 = token16(N, 4, u4, v, xo, qRow, scale, slot);
+                u5 = token16(N, 5, u5, v, xo, qRow, scale, slot);
+                u6 = token16(N, 6, u6, v, xo, qRow, scale, slot);
+                u7 = token16(N, 7, u7, v, xo, qRow, scale, slot);
               }
               {
                 const v = q6Values(3, a, bq, hb);
                 const scale = i8x16.shuffle(sch, sch, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15);
                 const xo = xh + 112;
-                u0 = dot8x16(u0, v, xo, scale);
-                pin(slot, u0);
-                if (N >= 2) {
-                  u1 = dot8x16(u1, v, xo + qRow, scale);
-                  pin(slot, u1);
-                }
-                if (N >= 4) {
-                  u2 = dot8x16(u2, v, xo + 2 * qRow, scale);
-                  pin(slot, u2);
-                  u3 = dot8x16(u3, v, xo + 3 * qRow, scale);
-                  pin(slot, u3);
-                }
-                if (N == 8) {
-                  u4 = dot8x16(u4, v, xo + 4 * qRow, scale);
-                  pin(slot, u4);
-                  u5 = dot8x16(u5, v, xo + 5 * qRow, scale);
-                  pin(slot, u5);
-                  u6 = dot8x16(u6, v, xo + 6 * qRow, scale);
-                  pin(slot, u6);
-                  u7 = dot8x16(u7, v, xo + 7 * qRow, scale);
-                  pin(slot, u7);
-                }
+                u0 = token16(N, 0, u0, v, xo, qRow, scale, slot);
+                u1 = token16(N, 1, u1, v, xo, qRow, scale, slot);
+                u2 = token16(N, 2, u2, v, xo, qRow, scale, slot);
+                u3 = token16(N, 3, u3, v, xo, qRow, scale, slot);
+                u4 = token16(N, 4, u4, v, xo, qRow, scale, slot);
+                u5 = token16(N, 5, u5, v, xo, qRow, scale, slot);
+                u6 = token16(N, 6, u6, v, xo, qRow, scale, slot);
+                u7 = token16(N, 7, u7, v, xo, qRow, scale, slot);
               }
             }
           }
@@ -397,28 +302,14 @@ const Q6_K: i32 = 2;
             }
             const scale = i8x16.shuffle(sc16, sc16, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1);
             const xo = qp + 0;
-            u0 = dot8x32(u0, v0, v1, xo, scale);
-            pin(slot, u0);
-            if (N >= 2) {
-              u1 = dot8x32(u1, v0, v1, xo + qRow, scale);
-              pin(slot, u1);
-            }
-            if (N >= 4) {
-              u2 = dot8x32(u2, v0, v1, xo + 2 * qRow, scale);
-              pin(slot, u2);
-              u3 = dot8x32(u3, v0, v1, xo + 3 * qRow, scale);
-              pin(slot, u3);
-            }
-            if (N == 8) {
-              u4 = dot8x32(u4, v0, v1, xo + 4 * qRow, scale);
-              pin(slot, u4);
-              u5 = dot8x32(u5, v0, v1, xo + 5 * qRow, scale);
-              pin(slot, u5);
-              u6 = dot8x32(u6, v0, v1, xo + 6 * qRow, scale);
-              pin(slot, u6);
-              u7 = dot8x32(u7, v0, v1, xo + 7 * qRow, scale);
-              pin(slot, u7);
-            }
+            u0 = token32(N, 0, u0, v0, v1, xo, qRow, scale, slot);
+            u1 = token32(N, 1, u1, v0, v1, xo, qRow, scale, slot);
+            u2 = token32(N, 2, u2, v0, v1, xo, qRow, scale, slot);
+            u3 = token32(N, 3, u3, v0, v1, xo, qRow, scale, slot);
+            u4 = token32(N, 4, u4, v0, v1, xo, qRow, scale, slot);
+            u5 = token32(N, 5, u5, v0, v1, xo, qRow, scale, slot);
+            u6 = token32(N, 6, u6, v0, v1, xo, qRow, scale, slot);
+            u7 = token32(N, 7, u7, v0, v1, xo, qRow, scale, slot);
           }
           {
             const qa = v128.load(qs, 0), qb = v128.load(qs, 16);
@@ -429,28 +320,14 @@ const Q6_K: i32 = 2;
             }
             const scale = i8x16.shuffle(sc16, sc16, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
             const xo = qp + 32;
-            u0 = dot8x32(u0, v0, v1, xo, scale);
-            pin(slot, u0);
-            if (N >= 2) {
-              u1 = dot8x32(u1, v0, v1, xo + qRow, scale);
-              pin(slot, u1);
-            }
-            if (N >= 4) {
-              u2 = dot8x32(u2, v0, v1, xo + 2 * qRow, scale);
-              pin(slot, u2);
-              u3 = dot8x32(u3, v0, v1, xo + 3 * qRow, scale);
-              pin(slot, u3);
-            }
-            if (N == 8) {
-              u4 = dot8x32(u4, v0, v1, xo + 4 * qRow, scale);
-              pin(slot, u4);
-              u5 = dot8x32(u5, v0, v1, xo + 5 * qRow, scale);
-              pin(slot, u5);
-              u6 = dot8x32(u6, v0, v1, xo + 6 * qRow, scale);
-              pin(slot, u6);
-              u7 = dot8x32(u7, v0, v1, xo + 7 * qRow, scale);
-              pin(slot, u7);
-            }
+            u0 = token32(N, 0, u0, v0, v1, xo, qRow, scale, slot);
+            u1 = token32(N, 1, u1, v0, v1, xo, qRow, scale, slot);
+            u2 = token32(N, 2, u2, v0, v1, xo, qRow, scale, slot);
+            u3 = token32(N, 3, u3, v0, v1, xo, qRow, scale, slot);
+            u4 = token32(N, 4, u4, v0, v1, xo, qRow, scale, slot);
+            u5 = token32(N, 5, u5, v0, v1, xo, qRow, scale, slot);
+            u6 = token32(N, 6, u6, v0, v1, xo, qRow, scale, slot);
+            u7 = token32(N, 7, u7, v0, v1, xo, qRow, scale, slot);
           }
           {
             const qa = v128.load(qs, 32), qb = v128.load(qs, 48);
@@ -461,28 +338,14 @@ const Q6_K: i32 = 2;
             }
             const scale = i8x16.shuffle(sc16, sc16, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5);
             const xo = qp + 64;
-            u0 = dot8x32(u0, v0, v1, xo, scale);
-            pin(slot, u0);
-            if (N >= 2) {
-              u1 = dot8x32(u1, v0, v1, xo + qRow, scale);
-              pin(slot, u1);
-            }
-            if (N >= 4) {
-              u2 = dot8x32(u2, v0, v1, xo + 2 * qRow, scale);
-              pin(slot, u2);
-              u3 = dot8x32(u3, v0, v1, xo + 3 * qRow, scale);
-              pin(slot, u3);
-            }
-            if (N == 8) {
-              u4 = dot8x32(u4, v0, v1, xo + 4 * qRow, scale);
-              pin(slot, u4);
-              u5 = dot8x32(u5, v0, v1, xo + 5 * qRow, scale);
-              pin(slot, u5);
-              u6 = dot8x32(u6, v0, v1, xo + 6 * qRow, scale);
-              pin(slot, u6);
-              u7 = dot8x32(u7, v0, v1, xo + 7 * qRow, scale);
-              pin(slot, u7);
-            }
+            u0 = token32(N, 0, u0, v0, v1, xo, qRow, scale, slot);
+            u1 = token32(N, 1, u1, v0, v1, xo, qRow, scale, slot);
+            u2 = token32(N, 2, u2, v0, v1, xo, qRow, scale, slot);
+            u3 = token32(N, 3, u3, v0, v1, xo, qRow, scale, slot);
+            u4 = token32(N, 4, u4, v0, v1, xo, qRow, scale, slot);
+            u5 = token32(N, 5, u5, v0, v1, xo, qRow, scale, slot);
+            u6 = token32(N, 6, u6, v0, v1, xo, qRow, scale, slot);
+            u7 = token32(N, 7, u7, v0, v1, xo, qRow, scale, slot);
           }
           {
             const qa = v128.load(qs, 32), qb = v128.load(qs, 48);
@@ -493,28 +356,14 @@ const Q6_K: i32 = 2;
             }
             const scale = i8x16.shuffle(sc16, sc16, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7);
             const xo = qp + 96;
-            u0 = dot8x32(u0, v0, v1, xo, scale);
-            pin(slot, u0);
-            if (N >= 2) {
-              u1 = dot8x32(u1, v0, v1, xo + qRow, scale);
-              pin(slot, u1);
-            }
-            if (N >= 4) {
-              u2 = dot8x32(u2, v0, v1, xo + 2 * qRow, scale);
-              pin(slot, u2);
-              u3 = dot8x32(u3, v0, v1, xo + 3 * qRow, scale);
-              pin(slot, u3);
-            }
-            if (N == 8) {
-              u4 = dot8x32(u4, v0, v1, xo + 4 * qRow, scale);
-              pin(slot, u4);
-              u5 = dot8x32(u5, v0, v1, xo + 5 * qRow, scale);
-              pin(slot, u5);
-              u6 = dot8x32(u6, v0, v1, xo + 6 * qRow, scale);
-              pin(slot, u6);
-              u7 = dot8x32(u7, v0, v1, xo + 7 * qRow, scale);
-              pin(slot, u7);
-            }
+            u0 = token32(N, 0, u0, v0, v1, xo, qRow, scale, slot);
+            u1 = token32(N, 1, u1, v0, v1, xo, qRow, scale, slot);
+            u2 = token32(N, 2, u2, v0, v1, xo, qRow, scale, slot);
+            u3 = token32(N, 3, u3, v0, v1, xo, qRow, scale, slot);
+            u4 = token32(N, 4, u4, v0, v1, xo, qRow, scale, slot);
+            u5 = token32(N, 5, u5, v0, v1, xo, qRow, scale, slot);
+            u6 = token32(N, 6, u6, v0, v1, xo, qRow, scale, slot);
+            u7 = token32(N, 7, u7, v0, v1, xo, qRow, scale, slot);
           }
           {
             const qa = v128.load(qs, 64), qb = v128.load(qs, 80);
@@ -525,28 +374,14 @@ const Q6_K: i32 = 2;
             }
             const scale = i8x16.shuffle(sc16, sc16, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9);
             const xo = qp + 128;
-            u0 = dot8x32(u0, v0, v1, xo, scale);
-            pin(slot, u0);
-            if (N >= 2) {
-              u1 = dot8x32(u1, v0, v1, xo + qRow, scale);
-              pin(slot, u1);
-            }
-            if (N >= 4) {
-              u2 = dot8x32(u2, v0, v1, xo + 2 * qRow, scale);
-              pin(slot, u2);
-              u3 = dot8x32(u3, v0, v1, xo + 3 * qRow, scale);
-              pin(slot, u3);
-            }
-            if (N == 8) {
-              u4 = dot8x32(u4, v0, v1, xo + 4 * qRow, scale);
-              pin(slot, u4);
-              u5 = dot8x32(u5, v0, v1, xo + 5 * qRow, scale);
-              pin(slot, u5);
-              u6 = dot8x32(u6, v0, v1, xo + 6 * qRow, scale);
-              pin(slot, u6);
-              u7 = dot8x32(u7, v0, v1, xo + 7 * qRow, scale);
-              pin(slot, u7);
-            }
+            u0 = token32(N, 0, u0, v0, v1, xo, qRow, scale, slot);
+            u1 = token32(N, 1, u1, v0, v1, xo, qRow, scale, slot);
+            u2 = token32(N, 2, u2, v0, v1, xo, qRow, scale, slot);
+            u3 = token32(N, 3, u3, v0, v1, xo, qRow, scale, slot);
+            u4 = token32(N, 4, u4, v0, v1, xo, qRow, scale, slot);
+            u5 = token32(N, 5, u5, v0, v1, xo, qRow, scale, slot);
+            u6 = token32(N, 6, u6, v0, v1, xo, qRow, scale, slot);
+            u7 = token32(N, 7, u7, v0, v1, xo, qRow, scale, slot);
           }
           {
             const qa = v128.load(qs, 64), qb = v128.load(qs, 80);
@@ -557,28 +392,14 @@ const Q6_K: i32 = 2;
             }
             const scale = i8x16.shuffle(sc16, sc16, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11);
             const xo = qp + 160;
-            u0 = dot8x32(u0, v0, v1, xo, scale);
-            pin(slot, u0);
-            if (N >= 2) {
-              u1 = dot8x32(u1, v0, v1, xo + qRow, scale);
-              pin(slot, u1);
-            }
-            if (N >= 4) {
-              u2 = dot8x32(u2, v0, v1, xo + 2 * qRow, scale);
-              pin(slot, u2);
-              u3 = dot8x32(u3, v0, v1, xo + 3 * qRow, scale);
-              pin(slot, u3);
-            }
-            if (N == 8) {
-              u4 = dot8x32(u4, v0, v1, xo + 4 * qRow, scale);
-              pin(slot, u4);
-              u5 = dot8x32(u5, v0, v1, xo + 5 * qRow, scale);
-              pin(slot, u5);
-              u6 = dot8x32(u6, v0, v1, xo + 6 * qRow, scale);
-              pin(slot, u6);
-              u7 = dot8x32(u7, v0, v1, xo + 7 * qRow, scale);
-              pin(slot, u7);
-            }
+            u0 = token32(N, 0, u0, v0, v1, xo, qRow, scale, slot);
+            u1 = token32(N, 1, u1, v0, v1, xo, qRow, scale, slot);
+            u2 = token32(N, 2, u2, v0, v1, xo, qRow, scale, slot);
+            u3 = token32(N, 3, u3, v0, v1, xo, qRow, scale, slot);
+            u4 = token32(N, 4, u4, v0, v1, xo, qRow, scale, slot);
+            u5 = token32(N, 5, u5, v0, v1, xo, qRow, scale, slot);
+            u6 = token32(N, 6, u6, v0, v1, xo, qRow, scale, slot);
+            u7 = token32(N, 7, u7, v0, v1, xo, qRow, scale, slot);
           }
           {
             const qa = v128.load(qs, 96), qb = v128.load(qs, 112);
@@ -589,28 +410,14 @@ const Q6_K: i32 = 2;
             }
             const scale = i8x16.shuffle(sc16, sc16, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13);
             const xo = qp + 192;
-            u0 = dot8x32(u0, v0, v1, xo, scale);
-            pin(slot, u0);
-            if (N >= 2) {
-              u1 = dot8x32(u1, v0, v1, xo + qRow, scale);
-              pin(slot, u1);
-            }
-            if (N >= 4) {
-              u2 = dot8x32(u2, v0, v1, xo + 2 * qRow, scale);
-              pin(slot, u2);
-              u3 = dot8x32(u3, v0, v1, xo + 3 * qRow, scale);
-              pin(slot, u3);
-            }
-            if (N == 8) {
-              u4 = dot8x32(u4, v0, v1, xo + 4 * qRow, scale);
-              pin(slot, u4);
-              u5 = dot8x32(u5, v0, v1, xo + 5 * qRow, scale);
-              pin(slot, u5);
-              u6 = dot8x32(u6, v0, v1, xo + 6 * qRow, scale);
-              pin(slot, u6);
-              u7 = dot8x32(u7, v0, v1, xo + 7 * qRow, scale);
-              pin(slot, u7);
-            }
+            u0 = token32(N, 0, u0, v0, v1, xo, qRow, scale, slot);
+            u1 = token32(N, 1, u1, v0, v1, xo, qRow, scale, slot);
+            u2 = token32(N, 2, u2, v0, v1, xo, qRow, scale, slot);
+            u3 = token32(N, 3, u3, v0, v1, xo, qRow, scale, slot);
+            u4 = token32(N, 4, u4, v0, v1, xo, qRow, scale, slot);
+            u5 = token32(N, 5, u5, v0, v1, xo, qRow, scale, slot);
+            u6 = token32(N, 6, u6, v0, v1, xo, qRow, scale, slot);
+            u7 = token32(N, 7, u7, v0, v1, xo, qRow, scale, slot);
           }
           {
             const qa = v128.load(qs, 96), qb = v128.load(qs, 112);
@@ -621,28 +428,14 @@ const Q6_K: i32 = 2;
             }
             const scale = i8x16.shuffle(sc16, sc16, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15);
             const xo = qp + 224;
-            u0 = dot8x32(u0, v0, v1, xo, scale);
-            pin(slot, u0);
-            if (N >= 2) {
-              u1 = dot8x32(u1, v0, v1, xo + qRow, scale);
-              pin(slot, u1);
-            }
-            if (N >= 4) {
-              u2 = dot8x32(u2, v0, v1, xo + 2 * qRow, scale);
-              pin(slot, u2);
-              u3 = dot8x32(u3, v0, v1, xo + 3 * qRow, scale);
-              pin(slot, u3);
-            }
-            if (N == 8) {
-              u4 = dot8x32(u4, v0, v1, xo + 4 * qRow, scale);
-              pin(slot, u4);
-              u5 = dot8x32(u5, v0, v1, xo + 5 * qRow, scale);
-              pin(slot, u5);
-              u6 = dot8x32(u6, v0, v1, xo + 6 * qRow, scale);
-              pin(slot, u6);
-              u7 = dot8x32(u7, v0, v1, xo + 7 * qRow, scale);
-              pin(slot, u7);
-            }
+            u0 = token32(N, 0, u0, v0, v1, xo, qRow, scale, slot);
+            u1 = token32(N, 1, u1, v0, v1, xo, qRow, scale, slot);
+            u2 = token32(N, 2, u2, v0, v1, xo, qRow, scale, slot);
+            u3 = token32(N, 3, u3, v0, v1, xo, qRow, scale, slot);
+            u4 = token32(N, 4, u4, v0, v1, xo, qRow, scale, slot);
+            u5 = token32(N, 5, u5, v0, v1, xo, qRow, scale, slot);
+            u6 = token32(N, 6, u6, v0, v1, xo, qRow, scale, slot);
+            u7 = token32(N, 7, u7, v0, v1, xo, qRow, scale, slot);
           }
         }
       } else if (kind == Q6_K) {
