@@ -220,15 +220,19 @@ export function createFastAttention(ctx: FastAttentionContext, helpers: Attentio
     const buffer = arena.buffer(m);
     const hd = H * d;
     // Scratch: params | chunk slots | q [pass, H, d] | out [pass, H, d]. A slot holds, for head
-    // sizes that are a multiple of 4, one GQA group's partials of every row chunk, its scores
-    // for one chunk and four rows widened to f32; else the group's scores over every row and
-    // one row widened to f32.
+    // sizes that are a multiple of 4, one run's partials of every row chunk, its scores for one
+    // chunk and four rows of its KV heads widened to f32; else one GQA group's scores over
+    // every row and one row widened to f32. A run is the heads that read each cached row
+    // together: a whole token's when there are tokens enough for every thread (its rows are
+    // then read once, front to back, as decode does: a GQA group's 256 bytes of each 2 KiB
+    // row defeat the prefetchers), else one GQA group.
     const group = H / Hkv;
+    const runHeads = d % 4 === 0 && T >= 4 * threads ? H : group;
     const headScores = align(kv.length * 4);
-    const partBytes = 2 * align(group * 4) + align(group * d * 4);
+    const partBytes = 2 * align(runHeads * 4) + align(runHeads * d * 4);
     const scoresOff = Math.min(MAX_ROW_CHUNKS, Math.ceil(kv.length / 64)) * partBytes; // chunks of the longest row
-    const rowsOff = scoresOff + align(group * Math.min(rowsPerChunk(kv.length), Math.ceil(kv.length / 4) * 4) * 4);
-    const slotBytes = d % 4 === 0 ? rowsOff + align(4 * d * 4) : group * headScores + align(d * 4);
+    const rowsOff = scoresOff + align(runHeads * Math.min(rowsPerChunk(kv.length), Math.ceil(kv.length / 4) * 4) * 4);
+    const slotBytes = d % 4 === 0 ? rowsOff + align(4 * (runHeads / group) * d * 4) : group * headScores + align(d * 4);
     const avail = m.scratchBytes - PARAM_BYTES - 2 * ALIGN;
     const perToken = 2 * hd * 4;
     const macs = T * H * kv.length * d * 2;
@@ -252,13 +256,14 @@ export function createFastAttention(ctx: FastAttentionContext, helpers: Attentio
       const units = n * H;
       const chunks = Math.min(slots, units);
       let chunkUnits = Math.ceil(units / chunks);
-      // Whole GQA groups per chunk (each cached row is then read once per group), unless
-      // there are fewer groups than threads.
-      if (units / group >= threads) chunkUnits = Math.ceil(chunkUnits / group) * group;
+      // Whole runs per chunk (each cached row is then read once per run), unless there are
+      // fewer runs than threads.
+      if (units / runHeads >= threads) chunkUnits = Math.ceil(chunkUnits / runHeads) * runHeads;
       p32[0] = H; p32[1] = Hkv; p32[2] = d; p32[3] = p0 + t0; p32[4] = kv.start; p32[5] = chunk;
       p32[6] = kv.rowBytes; pf[7] = job.scale; p32[8] = scoresAt; p32[9] = slotBytes; p32[10] = chunkUnits;
       p32[11] = headScores; p32[12] = units;
-      p32[13] = partBytes; p32[14] = align(group * 4); p32[15] = 2 * align(group * 4); p32[16] = scoresOff; p32[17] = rowsOff;
+      p32[13] = partBytes; p32[14] = align(runHeads * 4); p32[15] = 2 * align(runHeads * 4); p32[16] = scoresOff; p32[17] = rowsOff;
+      p32[18] = runHeads;
       const r = row + t0;
       const qp = qHere !== undefined ? qHere + r * hd * 4 : qAt;
       const op = outHere !== undefined ? outHere + r * hd * 4 : outAt;

@@ -7,8 +7,8 @@
 // order (mergeHead). A prefill token and the same token decoded alone therefore give the same
 // bits, whichever kernel, tiling or thread ran each chunk (a different rounding here could
 // move the next layer's stored f16/q8_0 K and V by a whole step).
-//   attn_rows_*: units u = t·H + h (token, query head), taken in runs of one GQA group; a
-//   run computes its chunks in turn in its slot. Chunk [r0, r1) of units covers [R − r1,
+//   attn_rows_*: units u = t·H + h (token, query head), taken in runs of one GQA group or of
+//   a token's heads; a run computes its chunks in turn in its slot. Chunk [r0, r1) of units covers [R − r1,
 //   R − r0): threads claim chunks in order, so the last tokens (the longest rows of a causal
 //   prefill) go first and the short ones fill the tail.
 //   attn_decode_*: one token; the pool splits its visible rows by chunk, each chunk reads its
@@ -22,7 +22,9 @@
 // chunk, 11 bytes of scores per head (other head sizes), 12 units in the call; slot layout
 // for chunked heads: 13 bytes per chunk partial (m [group] | l [group] | o [group, d]), 14 l
 // and 15 o offset in it, 16 scores [group, min(rows per chunk, rows)] and 17 widened rows
-// (4 × d f32) offsets in the slot, after the partials of the longest token's chunks.
+// (4 × d f32 per KV head of a run) offsets in the slot, after the partials of the longest
+// token's chunks; 18 heads per run (a multiple of the GQA group that divides H: the group,
+// or H to read each cached row once per token).
 // q and out: f32 [T, H, d]. k, v: cache row 0 of keys / values.
 import { halfAt, halfToF32, halvesToF32, sum4f } from "./common";
 import { axpyF32, dotF32, expF32, expShiftInPlace, softmax } from "./ops";
@@ -240,13 +242,14 @@ const KV_Q8_0: i32 = 2;
   const oOff = <usize>load<u32>(params, 60);
   const eAt = slot + <usize>load<u32>(params, 64);
   const rowBuf = slot + <usize>load<u32>(params, 68);
+  const runHeads = load<i32>(params, 72);
   const buf = slot + <usize>group * headScores; // other head sizes: one widened row
   let u = r0;
   while (u < r1) {
     const t = u / H;
     const h = u - t * H;
     const kvh = h / group;
-    let heads = (kvh + 1) * group - h;
+    let heads = runHeads - h % runHeads; // to the end of this run (a GQA group, or the token)
     if (heads > r1 - u) heads = r1 - u;
     const p = p0 + t;
     let first = chunk > 0 ? p - p % chunk : 0;
