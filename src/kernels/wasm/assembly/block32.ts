@@ -149,46 +149,64 @@ const Q5_0: i32 = 2;
   for (; t < T; t++) {
     const q0 = xq + <usize>t * qRow;
     const d0 = xd + <usize>t * (nb << 2);
-    const nb4 = nb & ~3;
-    for (let o = r0; o < r1; o++) {
-      // One row at a time, so each thread streams its weights in order (decode reads them
-      // from DRAM, and interleaved rows defeat the prefetchers); four blocks per step.
-      let wb = w + <usize>o * rowBytes;
-      const end4 = wb + nb4 * BB;
-      const end = wb + rowBytes;
-      let qp = q0, dp = d0;
-      const yo = y + ((<usize>t * O + o) << 2);
+    const yt = y + ((<usize>t * O) << 2);
+    // Two rows half a range apart at a time: each thread keeps two weight streams in flight
+    // (one stream from DRAM per core is latency-bound); each row's sum runs as alone.
+    const half = (r1 - r0) >> 1;
+    for (let o = r0; o < r0 + half; o++) {
+      const o2 = o + half;
+      const wa = w + <usize>o * rowBytes, wb2 = w + <usize>o2 * rowBytes;
+      let acc: f32 = 0, acc2: f32 = 0;
+      const nb4 = nb & ~3;
+      let i: usize = 0;
+      for (; i < nb4; i += 4) {
+        acc = rowStep4(kind, wa + i * BB, q0 + (i << 6), d0 + (i << 2), acc, slot);
+        acc2 = rowStep4(kind, wb2 + i * BB, q0 + (i << 6), d0 + (i << 2), acc2, slot);
+      }
+      for (; i < nb; i++) {
+        acc = rowStep1(kind, wa + i * BB, q0 + (i << 6), d0 + (i << 2), acc);
+        acc2 = rowStep1(kind, wb2 + i * BB, q0 + (i << 6), d0 + (i << 2), acc2);
+      }
+      store<f32>(yt + (<usize>o << 2), acc);
+      store<f32>(yt + (<usize>o2 << 2), acc2);
+    }
+    if ((r1 - r0) & 1) {
+      const o = r1 - 1;
+      const wa = w + <usize>o * rowBytes;
       let acc: f32 = 0;
-      while (wb < end4) {
-        const w1 = wb + BB, w2 = wb + 2 * BB, w3 = wb + 3 * BB;
-        const s0 = dotBlock(blockLo(kind, wb), blockHi(kind, wb), qp);
-        pin(slot, s0);
-        const s1 = dotBlock(blockLo(kind, w1), blockHi(kind, w1), qp + 64);
-        pin(slot, s1);
-        const s2 = dotBlock(blockLo(kind, w2), blockHi(kind, w2), qp + 128);
-        pin(slot, s2);
-        const s3 = dotBlock(blockLo(kind, w3), blockHi(kind, w3), qp + 192);
-        let dw = f32x4.splat(halfAt(wb));
-        dw = f32x4.replace_lane(dw, 1, halfAt(w1));
-        dw = f32x4.replace_lane(dw, 2, halfAt(w2));
-        dw = f32x4.replace_lane(dw, 3, halfAt(w3));
-        const scale = f32x4.mul(dw, v128.load(dp));
-        const p = f32x4.mul(f32x4.convert_i32x4_s(sum4(s0, s1, s2, s3)), scale);
-        acc = (((acc + f32x4.extract_lane(p, 0)) + f32x4.extract_lane(p, 1)) + f32x4.extract_lane(p, 2)) + f32x4.extract_lane(p, 3);
-        wb += 4 * BB;
-        qp += 256;
-        dp += 16;
-      }
-      while (wb < end) {
-        const s = hsumI32(dotBlock(blockLo(kind, wb), blockHi(kind, wb), qp));
-        acc += <f32>s * (halfAt(wb) * load<f32>(dp));
-        wb += BB;
-        qp += 64;
-        dp += 4;
-      }
-      store<f32>(yo, acc);
+      const nb4 = nb & ~3;
+      let i: usize = 0;
+      for (; i < nb4; i += 4) acc = rowStep4(kind, wa + i * BB, q0 + (i << 6), d0 + (i << 2), acc, slot);
+      for (; i < nb; i++) acc = rowStep1(kind, wa + i * BB, q0 + (i << 6), d0 + (i << 2), acc);
+      store<f32>(yt + (<usize>o << 2), acc);
     }
   }
+}
+
+/** acc + four blocks of one row (at wb; activations at qp, scales at dp), as one token's decode adds them. */
+@inline function rowStep4(kind: i32, wb: usize, qp: usize, dp: usize, acc: f32, slot: usize): f32 {
+  const BB = blockBytes(kind);
+  const w1 = wb + BB, w2 = wb + 2 * BB, w3 = wb + 3 * BB;
+  const s0 = dotBlock(blockLo(kind, wb), blockHi(kind, wb), qp);
+  pin(slot, s0);
+  const s1 = dotBlock(blockLo(kind, w1), blockHi(kind, w1), qp + 64);
+  pin(slot, s1);
+  const s2 = dotBlock(blockLo(kind, w2), blockHi(kind, w2), qp + 128);
+  pin(slot, s2);
+  const s3 = dotBlock(blockLo(kind, w3), blockHi(kind, w3), qp + 192);
+  let dw = f32x4.splat(halfAt(wb));
+  dw = f32x4.replace_lane(dw, 1, halfAt(w1));
+  dw = f32x4.replace_lane(dw, 2, halfAt(w2));
+  dw = f32x4.replace_lane(dw, 3, halfAt(w3));
+  const scale = f32x4.mul(dw, v128.load(dp));
+  const p = f32x4.mul(f32x4.convert_i32x4_s(sum4(s0, s1, s2, s3)), scale);
+  return (((acc + f32x4.extract_lane(p, 0)) + f32x4.extract_lane(p, 1)) + f32x4.extract_lane(p, 2)) + f32x4.extract_lane(p, 3);
+}
+
+/** acc + one block (the tail of a row whose length is not a multiple of four blocks). */
+@inline function rowStep1(kind: i32, wb: usize, qp: usize, dp: usize, acc: f32): f32 {
+  const s = hsumI32(dotBlock(blockLo(kind, wb), blockHi(kind, wb), qp));
+  return acc + <f32>s * (halfAt(wb) * load<f32>(dp));
 }
 
 export function matmul_q8_0(y: usize, xq: usize, xd: usize, xsum: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32, slot: usize): void {
