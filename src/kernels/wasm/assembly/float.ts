@@ -102,6 +102,41 @@ export function pair_split(src: usize, dst: usize, T: i32, I: i32): void {
   return kind == F16 && !exact && v128.any_true(i16x8.ge_u(top, i16x8.splat(0x7c00)));
 }
 
+/**
+ * One activation row (x0) against two weight rows wA, wB, outputs at yA, yB: decode keeps two
+ * weight streams in flight per thread this way (one stream from DRAM per core is
+ * latency-bound). Each output is computed as rowTile(N = 1) computes it; returns whether
+ * either f16 row holds an exponent-31 half (the caller then recomputes both exactly).
+ */
+@inline function rowPair(kind: i32, exact: bool, wA: usize, wB: usize, x0: usize, I: i32, yA: usize, yB: usize): bool {
+  const I8 = I & ~7;
+  let a0 = f32x4.splat(0), b0 = f32x4.splat(0), a1 = f32x4.splat(0), b1 = f32x4.splat(0);
+  let top = i16x8.splat(0);
+  let i = 0;
+  for (; i < I8; i += 8) {
+    let rawA = i16x8.splat(0), rawB = i16x8.splat(0);
+    if (kind != F32) {
+      rawA = v128.load(wA + (<usize>i << 1));
+      rawB = v128.load(wB + (<usize>i << 1));
+    }
+    if (kind == F16 && !exact) top = i16x8.max_u(top, i16x8.max_u(v128.and(rawA, i16x8.splat(0x7fff)), v128.and(rawB, i16x8.splat(0x7fff))));
+    const xo = <usize>i << 2;
+    a0 = mulAdd(a0, weightsA(kind, exact, wA, i, rawA), x0 + xo);
+    b0 = mulAdd(b0, weightsB(kind, exact, wA, i, rawA), x0 + xo + 16);
+    a1 = mulAdd(a1, weightsA(kind, exact, wB, i, rawB), x0 + xo);
+    b1 = mulAdd(b1, weightsB(kind, exact, wB, i, rawB), x0 + xo + 16);
+  }
+  let s0: f32 = 0, s1: f32 = 0;
+  for (; i < I; i++) {
+    const xv = load<f32>(x0 + (<usize>i << 2));
+    s0 += weightAt(kind, wA, i) * xv;
+    s1 += weightAt(kind, wB, i) * xv;
+  }
+  store<f32>(yA, hsum(f32x4.add(a0, b0)) + s0);
+  store<f32>(yB, hsum(f32x4.add(a1, b1)) + s1);
+  return kind == F16 && !exact && v128.any_true(i16x8.ge_u(top, i16x8.splat(0x7c00)));
+}
+
 @inline function rowsFloat(kind: i32, y: usize, x: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32, slot: usize): void {
   const rowBytes = <usize>I << (kind == F32 ? 2 : 1);
   const xRow = <usize>I << 2;
@@ -117,9 +152,17 @@ export function pair_split(src: usize, dst: usize, T: i32, I: i32): void {
   }
   for (; t < T; t++) {
     const x0 = x + <usize>t * xRow;
-    for (let o = r0; o < r1; o++) {
-      const wr = w + <usize>o * rowBytes;
-      const yo = y + ((<usize>t * O + o) << 2);
+    const yt = y + ((<usize>t * O) << 2);
+    // Rows o and o + half together (rowPair), an odd last row alone.
+    const half = (r1 - r0) >> 1;
+    for (let o = r0; o < r0 + half; o++) {
+      const wA = w + <usize>o * rowBytes, wB = w + <usize>(o + half) * rowBytes;
+      const yA = yt + (<usize>o << 2), yB = yt + (<usize>(o + half) << 2);
+      if (rowPair(kind, false, wA, wB, x0, I, yA, yB)) rowPair(kind, true, wA, wB, x0, I, yA, yB);
+    }
+    if ((r1 - r0) & 1) {
+      const wr = w + <usize>(r1 - 1) * rowBytes;
+      const yo = yt + (<usize>(r1 - 1) << 2);
       if (rowTile(kind, false, 1, wr, x0, xRow, I, yo, yRow, slot)) rowTile(kind, true, 1, wr, x0, xRow, I, yo, yRow, slot);
     }
   }
