@@ -137,176 +137,271 @@ const Q6_K: i32 = 2;
 }
 
 /**
- * One token's exact integer sums over the K-quant super-block at wb (relaxed build): Σ of
+ * One token's exact integer sums over the K-quant super-block at wb: Σ of
  * sub-block scale · Σ q_w·q_x, before Q6_K's offset (rowsK's arithmetic for a lone token).
  */
 @inline function superBlockSums1(kind: i32, wb: usize, qp: usize, slot: usize): v128 {
   let u0 = i32x4.splat(0);
-  if (kind == Q6_K) {
-    // The 16 scales as int16, one half's 8 at a time; each group's is broadcast by a shuffle.
-    const scv = v128.load(wb + 192);
-    const scLo = i16x8.extend_low_i8x16_s(scv), scHi = i16x8.extend_high_i8x16_s(scv);
-    for (let h: usize = 0; h < 2; h++) {
-      const ql = wb + (h << 6);
-      const qh = wb + 128 + (h << 5);
-      const xh = qp + (h << 7);
-      const sch = h == 0 ? scLo : scHi;
-      // Elements 0..15 of each 32: the four 16-value groups at 0, 32, 64, 96 of this half.
-      {
-        const a = v128.load(ql, 0), bq = v128.load(ql, 32), hb = v128.load(qh, 0);
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    if (kind == Q6_K) {
+      // The 16 scales as int16, one half's 8 at a time; each group's is broadcast by a shuffle.
+      const scv = v128.load(wb + 192);
+      const scLo = i16x8.extend_low_i8x16_s(scv), scHi = i16x8.extend_high_i8x16_s(scv);
+      for (let h: usize = 0; h < 2; h++) {
+        const ql = wb + (h << 6);
+        const qh = wb + 128 + (h << 5);
+        const xh = qp + (h << 7);
+        const sch = h == 0 ? scLo : scHi;
+        // Elements 0..15 of each 32: the four 16-value groups at 0, 32, 64, 96 of this half.
         {
-          const v = q6Values(0, a, bq, hb);
-          const scale = i8x16.shuffle(sch, sch, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1);
-          const xo = xh + 0;
-          u0 = token16(1, 0, u0, v, xo, 0, scale, slot);
+          const a = v128.load(ql, 0), bq = v128.load(ql, 32), hb = v128.load(qh, 0);
+          {
+            const v = q6Values(0, a, bq, hb);
+            const scale = i8x16.shuffle(sch, sch, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1);
+            const xo = xh + 0;
+            u0 = token16(1, 0, u0, v, xo, 0, scale, slot);
+          }
+          {
+            const v = q6Values(1, a, bq, hb);
+            const scale = i8x16.shuffle(sch, sch, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5);
+            const xo = xh + 32;
+            u0 = token16(1, 0, u0, v, xo, 0, scale, slot);
+          }
+          {
+            const v = q6Values(2, a, bq, hb);
+            const scale = i8x16.shuffle(sch, sch, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9);
+            const xo = xh + 64;
+            u0 = token16(1, 0, u0, v, xo, 0, scale, slot);
+          }
+          {
+            const v = q6Values(3, a, bq, hb);
+            const scale = i8x16.shuffle(sch, sch, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13);
+            const xo = xh + 96;
+            u0 = token16(1, 0, u0, v, xo, 0, scale, slot);
+          }
         }
+        // Elements 16..31 of each 32: the four 16-value groups at 16, 48, 80, 112 of this half.
         {
-          const v = q6Values(1, a, bq, hb);
-          const scale = i8x16.shuffle(sch, sch, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5);
-          const xo = xh + 32;
-          u0 = token16(1, 0, u0, v, xo, 0, scale, slot);
-        }
-        {
-          const v = q6Values(2, a, bq, hb);
-          const scale = i8x16.shuffle(sch, sch, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9);
-          const xo = xh + 64;
-          u0 = token16(1, 0, u0, v, xo, 0, scale, slot);
-        }
-        {
-          const v = q6Values(3, a, bq, hb);
-          const scale = i8x16.shuffle(sch, sch, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13);
-          const xo = xh + 96;
-          u0 = token16(1, 0, u0, v, xo, 0, scale, slot);
+          const a = v128.load(ql, 16), bq = v128.load(ql, 48), hb = v128.load(qh, 16);
+          {
+            const v = q6Values(0, a, bq, hb);
+            const scale = i8x16.shuffle(sch, sch, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+            const xo = xh + 16;
+            u0 = token16(1, 0, u0, v, xo, 0, scale, slot);
+          }
+          {
+            const v = q6Values(1, a, bq, hb);
+            const scale = i8x16.shuffle(sch, sch, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7);
+            const xo = xh + 48;
+            u0 = token16(1, 0, u0, v, xo, 0, scale, slot);
+          }
+          {
+            const v = q6Values(2, a, bq, hb);
+            const scale = i8x16.shuffle(sch, sch, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11);
+            const xo = xh + 80;
+            u0 = token16(1, 0, u0, v, xo, 0, scale, slot);
+          }
+          {
+            const v = q6Values(3, a, bq, hb);
+            const scale = i8x16.shuffle(sch, sch, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15);
+            const xo = xh + 112;
+            u0 = token16(1, 0, u0, v, xo, 0, scale, slot);
+          }
         }
       }
-      // Elements 16..31 of each 32: the four 16-value groups at 16, 48, 80, 112 of this half.
+    } else {
+      const scales = scalesK4(wb + 4);
+      const qs = wb + (kind == Q5_K ? 48 : 16);
+      let h0 = i8x16.splat(0), h1 = i8x16.splat(0);
+      if (kind == Q5_K) {
+        h0 = v128.load(wb, 16);
+        h1 = v128.load(wb, 32);
+      }
+      // The 8 sub-block scales as int16 lanes; each sub-block's is broadcast by a shuffle.
+      const sc16 = i16x8.extend_low_i8x16_u(i64x2.splat(scales));
+      const low4 = i8x16.splat(0x0f);
+      // Sub-block j from the low (j even) or high nibbles of the 32 bytes at qs + 16·(j & ~1).
       {
-        const a = v128.load(ql, 16), bq = v128.load(ql, 48), hb = v128.load(qh, 16);
-        {
-          const v = q6Values(0, a, bq, hb);
-          const scale = i8x16.shuffle(sch, sch, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
-          const xo = xh + 16;
-          u0 = token16(1, 0, u0, v, xo, 0, scale, slot);
+        const qa = v128.load(qs, 0), qb = v128.load(qs, 16);
+        let v0 = v128.and(qa, low4), v1 = v128.and(qb, low4);
+        if (kind == Q5_K) {
+          v0 = v128.or(v0, fifth8(h0, 0));
+          v1 = v128.or(v1, fifth8(h1, 0));
         }
-        {
-          const v = q6Values(1, a, bq, hb);
-          const scale = i8x16.shuffle(sch, sch, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7);
-          const xo = xh + 48;
-          u0 = token16(1, 0, u0, v, xo, 0, scale, slot);
+        const scale = i8x16.shuffle(sc16, sc16, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1);
+        const xo = qp + 0;
+        u0 = token32(1, 0, u0, v0, v1, xo, 0, scale, slot);
+      }
+      {
+        const qa = v128.load(qs, 0), qb = v128.load(qs, 16);
+        let v0 = i8x16.shr_u(qa, 4), v1 = i8x16.shr_u(qb, 4);
+        if (kind == Q5_K) {
+          v0 = v128.or(v0, fifth8(h0, 1));
+          v1 = v128.or(v1, fifth8(h1, 1));
         }
-        {
-          const v = q6Values(2, a, bq, hb);
-          const scale = i8x16.shuffle(sch, sch, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11);
-          const xo = xh + 80;
-          u0 = token16(1, 0, u0, v, xo, 0, scale, slot);
+        const scale = i8x16.shuffle(sc16, sc16, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+        const xo = qp + 32;
+        u0 = token32(1, 0, u0, v0, v1, xo, 0, scale, slot);
+      }
+      {
+        const qa = v128.load(qs, 32), qb = v128.load(qs, 48);
+        let v0 = v128.and(qa, low4), v1 = v128.and(qb, low4);
+        if (kind == Q5_K) {
+          v0 = v128.or(v0, fifth8(h0, 2));
+          v1 = v128.or(v1, fifth8(h1, 2));
         }
-        {
-          const v = q6Values(3, a, bq, hb);
-          const scale = i8x16.shuffle(sch, sch, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15);
-          const xo = xh + 112;
-          u0 = token16(1, 0, u0, v, xo, 0, scale, slot);
+        const scale = i8x16.shuffle(sc16, sc16, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5);
+        const xo = qp + 64;
+        u0 = token32(1, 0, u0, v0, v1, xo, 0, scale, slot);
+      }
+      {
+        const qa = v128.load(qs, 32), qb = v128.load(qs, 48);
+        let v0 = i8x16.shr_u(qa, 4), v1 = i8x16.shr_u(qb, 4);
+        if (kind == Q5_K) {
+          v0 = v128.or(v0, fifth8(h0, 3));
+          v1 = v128.or(v1, fifth8(h1, 3));
         }
+        const scale = i8x16.shuffle(sc16, sc16, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7);
+        const xo = qp + 96;
+        u0 = token32(1, 0, u0, v0, v1, xo, 0, scale, slot);
+      }
+      {
+        const qa = v128.load(qs, 64), qb = v128.load(qs, 80);
+        let v0 = v128.and(qa, low4), v1 = v128.and(qb, low4);
+        if (kind == Q5_K) {
+          v0 = v128.or(v0, fifth8(h0, 4));
+          v1 = v128.or(v1, fifth8(h1, 4));
+        }
+        const scale = i8x16.shuffle(sc16, sc16, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9);
+        const xo = qp + 128;
+        u0 = token32(1, 0, u0, v0, v1, xo, 0, scale, slot);
+      }
+      {
+        const qa = v128.load(qs, 64), qb = v128.load(qs, 80);
+        let v0 = i8x16.shr_u(qa, 4), v1 = i8x16.shr_u(qb, 4);
+        if (kind == Q5_K) {
+          v0 = v128.or(v0, fifth8(h0, 5));
+          v1 = v128.or(v1, fifth8(h1, 5));
+        }
+        const scale = i8x16.shuffle(sc16, sc16, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11);
+        const xo = qp + 160;
+        u0 = token32(1, 0, u0, v0, v1, xo, 0, scale, slot);
+      }
+      {
+        const qa = v128.load(qs, 96), qb = v128.load(qs, 112);
+        let v0 = v128.and(qa, low4), v1 = v128.and(qb, low4);
+        if (kind == Q5_K) {
+          v0 = v128.or(v0, fifth8(h0, 6));
+          v1 = v128.or(v1, fifth8(h1, 6));
+        }
+        const scale = i8x16.shuffle(sc16, sc16, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13);
+        const xo = qp + 192;
+        u0 = token32(1, 0, u0, v0, v1, xo, 0, scale, slot);
+      }
+      {
+        const qa = v128.load(qs, 96), qb = v128.load(qs, 112);
+        let v0 = i8x16.shr_u(qa, 4), v1 = i8x16.shr_u(qb, 4);
+        if (kind == Q5_K) {
+          v0 = v128.or(v0, fifth8(h0, 7));
+          v1 = v128.or(v1, fifth8(h1, 7));
+        }
+        const scale = i8x16.shuffle(sc16, sc16, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15);
+        const xo = qp + 224;
+        u0 = token32(1, 0, u0, v0, v1, xo, 0, scale, slot);
       }
     }
   } else {
-    const scales = scalesK4(wb + 4);
-    const qs = wb + (kind == Q5_K ? 48 : 16);
-    let h0 = i8x16.splat(0), h1 = i8x16.splat(0);
-    if (kind == Q5_K) {
-      h0 = v128.load(wb, 16);
-      h1 = v128.load(wb, 32);
-    }
-    // The 8 sub-block scales as int16 lanes; each sub-block's is broadcast by a shuffle.
-    const sc16 = i16x8.extend_low_i8x16_u(i64x2.splat(scales));
-    const low4 = i8x16.splat(0x0f);
-    // Sub-block j from the low (j even) or high nibbles of the 32 bytes at qs + 16·(j & ~1).
-    {
-      const qa = v128.load(qs, 0), qb = v128.load(qs, 16);
-      let v0 = v128.and(qa, low4), v1 = v128.and(qb, low4);
-      if (kind == Q5_K) {
-        v0 = v128.or(v0, fifth8(h0, 0));
-        v1 = v128.or(v1, fifth8(h1, 0));
+    if (kind == Q6_K) {
+      for (let h: usize = 0; h < 2; h++) {
+        const ql = wb + (h << 6);
+        const qh = wb + 128 + (h << 5);
+        const sc = wb + 192 + (h << 3);
+        const xh = qp + (h << 8);
+        for (let c: usize = 0; c < 32; c += 16) {
+          const is = c >> 4;
+          const a = v128.load(ql + c);
+          const bq = v128.load(ql + 32 + c);
+          const hb = v128.load(qh + c);
+          const xg = xh + (c << 1);
+          // The four 16-value groups at elements c, 32+c, 64+c, 96+c of this half.
+          {
+            const v = q6Values(0, a, bq, hb);
+            const scale = i16x8.splat(<i16>load<i8>(sc + is + 0));
+            const we = i16x8.mul(evenBytes(v), scale), wo = i16x8.mul(oddBytes(v), scale);
+            const xo = xg + 0;
+            u0 = dot16(u0, we, wo, xo);
+          }
+          {
+            const v = q6Values(1, a, bq, hb);
+            const scale = i16x8.splat(<i16>load<i8>(sc + is + 2));
+            const we = i16x8.mul(evenBytes(v), scale), wo = i16x8.mul(oddBytes(v), scale);
+            const xo = xg + 64;
+            u0 = dot16(u0, we, wo, xo);
+          }
+          {
+            const v = q6Values(2, a, bq, hb);
+            const scale = i16x8.splat(<i16>load<i8>(sc + is + 4));
+            const we = i16x8.mul(evenBytes(v), scale), wo = i16x8.mul(oddBytes(v), scale);
+            const xo = xg + 128;
+            u0 = dot16(u0, we, wo, xo);
+          }
+          {
+            const v = q6Values(3, a, bq, hb);
+            const scale = i16x8.splat(<i16>load<i8>(sc + is + 6));
+            const we = i16x8.mul(evenBytes(v), scale), wo = i16x8.mul(oddBytes(v), scale);
+            const xo = xg + 192;
+            u0 = dot16(u0, we, wo, xo);
+          }
+        }
       }
-      const scale = i8x16.shuffle(sc16, sc16, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1);
-      const xo = qp + 0;
-      u0 = token32(1, 0, u0, v0, v1, xo, 0, scale, slot);
-    }
-    {
-      const qa = v128.load(qs, 0), qb = v128.load(qs, 16);
-      let v0 = i8x16.shr_u(qa, 4), v1 = i8x16.shr_u(qb, 4);
+    } else {
+      const scales = scalesK4(wb + 4);
+      const qs = wb + (kind == Q5_K ? 48 : 16);
+      // Q5_K's fifth bits (loads trap, so the unused ones are not left to the optimizer).
+      let h0 = i8x16.splat(0), h1 = i8x16.splat(0);
       if (kind == Q5_K) {
-        v0 = v128.or(v0, fifth8(h0, 1));
-        v1 = v128.or(v1, fifth8(h1, 1));
+        h0 = v128.load(wb, 16);
+        h1 = v128.load(wb, 32);
       }
-      const scale = i8x16.shuffle(sc16, sc16, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
-      const xo = qp + 32;
-      u0 = token32(1, 0, u0, v0, v1, xo, 0, scale, slot);
-    }
-    {
-      const qa = v128.load(qs, 32), qb = v128.load(qs, 48);
-      let v0 = v128.and(qa, low4), v1 = v128.and(qb, low4);
-      if (kind == Q5_K) {
-        v0 = v128.or(v0, fifth8(h0, 2));
-        v1 = v128.or(v1, fifth8(h1, 2));
+      for (let k = 0; k < 4; k++) {
+        const qa = v128.load(qs + (<usize>k << 5));
+        const qb = v128.load(qs + (<usize>k << 5), 16);
+        const xj = qp + (<usize>k << 7);
+        const pair = <u32>(scales >> (<u64>k << 4)); // scales of sub-blocks 2k (low byte) and 2k+1
+        // Sub-block 2k from the low nibbles, then 2k+1 from the high ones.
+        {
+          const scale = i16x8.splat(<i16>(pair & 0xff));
+          let e0 = nibbles(qa, 0), o0 = nibbles(qa, 1);
+          let e1 = nibbles(qb, 0), o1 = nibbles(qb, 1);
+          if (kind == Q5_K) {
+            const bit = 2 * k + 0;
+            e0 = v128.or(e0, fifth(h0, bit, false));
+            o0 = v128.or(o0, fifth(h0, bit, true));
+            e1 = v128.or(e1, fifth(h1, bit, false));
+            o1 = v128.or(o1, fifth(h1, bit, true));
+          }
+          e0 = i16x8.mul(e0, scale); o0 = i16x8.mul(o0, scale);
+          e1 = i16x8.mul(e1, scale); o1 = i16x8.mul(o1, scale);
+          const xo = xj + 0;
+          u0 = dot16(dot16(u0, e0, o0, xo), e1, o1, xo + 32);
+        }
+        {
+          const scale = i16x8.splat(<i16>((pair >> 8) & 0xff));
+          let e0 = nibbles(qa, 2), o0 = nibbles(qa, 3);
+          let e1 = nibbles(qb, 2), o1 = nibbles(qb, 3);
+          if (kind == Q5_K) {
+            const bit = 2 * k + 1;
+            e0 = v128.or(e0, fifth(h0, bit, false));
+            o0 = v128.or(o0, fifth(h0, bit, true));
+            e1 = v128.or(e1, fifth(h1, bit, false));
+            o1 = v128.or(o1, fifth(h1, bit, true));
+          }
+          e0 = i16x8.mul(e0, scale); o0 = i16x8.mul(o0, scale);
+          e1 = i16x8.mul(e1, scale); o1 = i16x8.mul(o1, scale);
+          const xo = xj + 64;
+          u0 = dot16(dot16(u0, e0, o0, xo), e1, o1, xo + 32);
+        }
       }
-      const scale = i8x16.shuffle(sc16, sc16, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5);
-      const xo = qp + 64;
-      u0 = token32(1, 0, u0, v0, v1, xo, 0, scale, slot);
-    }
-    {
-      const qa = v128.load(qs, 32), qb = v128.load(qs, 48);
-      let v0 = i8x16.shr_u(qa, 4), v1 = i8x16.shr_u(qb, 4);
-      if (kind == Q5_K) {
-        v0 = v128.or(v0, fifth8(h0, 3));
-        v1 = v128.or(v1, fifth8(h1, 3));
-      }
-      const scale = i8x16.shuffle(sc16, sc16, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7);
-      const xo = qp + 96;
-      u0 = token32(1, 0, u0, v0, v1, xo, 0, scale, slot);
-    }
-    {
-      const qa = v128.load(qs, 64), qb = v128.load(qs, 80);
-      let v0 = v128.and(qa, low4), v1 = v128.and(qb, low4);
-      if (kind == Q5_K) {
-        v0 = v128.or(v0, fifth8(h0, 4));
-        v1 = v128.or(v1, fifth8(h1, 4));
-      }
-      const scale = i8x16.shuffle(sc16, sc16, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9);
-      const xo = qp + 128;
-      u0 = token32(1, 0, u0, v0, v1, xo, 0, scale, slot);
-    }
-    {
-      const qa = v128.load(qs, 64), qb = v128.load(qs, 80);
-      let v0 = i8x16.shr_u(qa, 4), v1 = i8x16.shr_u(qb, 4);
-      if (kind == Q5_K) {
-        v0 = v128.or(v0, fifth8(h0, 5));
-        v1 = v128.or(v1, fifth8(h1, 5));
-      }
-      const scale = i8x16.shuffle(sc16, sc16, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11);
-      const xo = qp + 160;
-      u0 = token32(1, 0, u0, v0, v1, xo, 0, scale, slot);
-    }
-    {
-      const qa = v128.load(qs, 96), qb = v128.load(qs, 112);
-      let v0 = v128.and(qa, low4), v1 = v128.and(qb, low4);
-      if (kind == Q5_K) {
-        v0 = v128.or(v0, fifth8(h0, 6));
-        v1 = v128.or(v1, fifth8(h1, 6));
-      }
-      const scale = i8x16.shuffle(sc16, sc16, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13);
-      const xo = qp + 192;
-      u0 = token32(1, 0, u0, v0, v1, xo, 0, scale, slot);
-    }
-    {
-      const qa = v128.load(qs, 96), qb = v128.load(qs, 112);
-      let v0 = i8x16.shr_u(qa, 4), v1 = i8x16.shr_u(qb, 4);
-      if (kind == Q5_K) {
-        v0 = v128.or(v0, fifth8(h0, 7));
-        v1 = v128.or(v1, fifth8(h1, 7));
-      }
-      const scale = i8x16.shuffle(sc16, sc16, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15);
-      const xo = qp + 224;
-      u0 = token32(1, 0, u0, v0, v1, xo, 0, scale, slot);
     }
   }
   return u0;
@@ -887,7 +982,7 @@ const Q6_K: i32 = 2;
 }
 
 /**
- * One token (relaxed build), two rows half the range apart at a time: each thread keeps two
+ * One token, two rows half the range apart at a time: each thread keeps two
  * weight streams in flight (one stream from DRAM per core is latency-bound). Each row's sums
  * and their order are rowsK(1)'s, so are its bits; an odd last row goes to rowsK(1).
  */
@@ -940,10 +1035,7 @@ const Q6_K: i32 = 2;
   for (; t + 4 <= T; t += 4) rowsK(4, kind, y, xq, xd, xsum, w, t, I, O, r0, r1, slot);
   // Two tail tokens share each weight decode in the relaxed build (its tiles only).
   if (ASC_FEATURE_RELAXED_SIMD) for (; t + 2 <= T; t += 2) rowsK(2, kind, y, xq, xd, xsum, w, t, I, O, r0, r1, slot);
-  for (; t < T; t++) {
-    if (ASC_FEATURE_RELAXED_SIMD) rowPairsK(kind, y, xq, xd, xsum, w, t, I, O, r0, r1, slot);
-    else rowsK(1, kind, y, xq, xd, xsum, w, t, I, O, r0, r1, slot);
-  }
+  for (; t < T; t++) rowPairsK(kind, y, xq, xd, xsum, w, t, I, O, r0, r1, slot);
 }
 
 export function matmul_q4_k(y: usize, xq: usize, xd: usize, xsum: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32, slot: usize): void {
