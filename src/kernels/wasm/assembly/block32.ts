@@ -150,28 +150,32 @@ const Q5_0: i32 = 2;
     const q0 = xq + <usize>t * qRow;
     const d0 = xd + <usize>t * (nb << 2);
     const yt = y + ((<usize>t * O) << 2);
-    // Two rows half a range apart at a time: each thread keeps two weight streams in flight
-    // (one stream from DRAM per core is latency-bound); each row's sum runs as alone.
-    const half = (r1 - r0) >> 1;
-    for (let o = r0; o < r0 + half; o++) {
-      const o2 = o + half;
-      const wa = w + <usize>o * rowBytes, wb2 = w + <usize>o2 * rowBytes;
-      let acc: f32 = 0, acc2: f32 = 0;
+    // Four rows a quarter of the range apart at a time: four weight streams per thread (one
+    // stream from DRAM per core is latency-bound); each row's sum runs as it would alone.
+    const part = (r1 - r0) >> 2;
+    for (let o = r0; o < r0 + part; o++) {
+      const w0 = w + <usize>o * rowBytes, step = <usize>part * rowBytes;
+      let a0: f32 = 0; let a1: f32 = 0; let a2: f32 = 0; let a3: f32 = 0;
       const nb4 = nb & ~3;
       let i: usize = 0;
       for (; i < nb4; i += 4) {
-        acc = rowStep4(kind, wa + i * BB, q0 + (i << 6), d0 + (i << 2), acc, slot);
-        acc2 = rowStep4(kind, wb2 + i * BB, q0 + (i << 6), d0 + (i << 2), acc2, slot);
+        a0 = rowStep4(kind, w0 + 0 * step + i * BB, q0 + (i << 6), d0 + (i << 2), a0, slot);
+        a1 = rowStep4(kind, w0 + 1 * step + i * BB, q0 + (i << 6), d0 + (i << 2), a1, slot);
+        a2 = rowStep4(kind, w0 + 2 * step + i * BB, q0 + (i << 6), d0 + (i << 2), a2, slot);
+        a3 = rowStep4(kind, w0 + 3 * step + i * BB, q0 + (i << 6), d0 + (i << 2), a3, slot);
       }
       for (; i < nb; i++) {
-        acc = rowStep1(kind, wa + i * BB, q0 + (i << 6), d0 + (i << 2), acc);
-        acc2 = rowStep1(kind, wb2 + i * BB, q0 + (i << 6), d0 + (i << 2), acc2);
+        a0 = rowStep1(kind, w0 + 0 * step + i * BB, q0 + (i << 6), d0 + (i << 2), a0);
+        a1 = rowStep1(kind, w0 + 1 * step + i * BB, q0 + (i << 6), d0 + (i << 2), a1);
+        a2 = rowStep1(kind, w0 + 2 * step + i * BB, q0 + (i << 6), d0 + (i << 2), a2);
+        a3 = rowStep1(kind, w0 + 3 * step + i * BB, q0 + (i << 6), d0 + (i << 2), a3);
       }
-      store<f32>(yt + (<usize>o << 2), acc);
-      store<f32>(yt + (<usize>o2 << 2), acc2);
+      store<f32>(yt + (<usize>(o + 0 * part) << 2), a0);
+      store<f32>(yt + (<usize>(o + 1 * part) << 2), a1);
+      store<f32>(yt + (<usize>(o + 2 * part) << 2), a2);
+      store<f32>(yt + (<usize>(o + 3 * part) << 2), a3);
     }
-    if ((r1 - r0) & 1) {
-      const o = r1 - 1;
+    for (let o = r0 + 4 * part; o < r1; o++) {
       const wa = w + <usize>o * rowBytes;
       let acc: f32 = 0;
       const nb4 = nb & ~3;

@@ -103,37 +103,51 @@ export function pair_split(src: usize, dst: usize, T: i32, I: i32): void {
 }
 
 /**
- * One activation row (x0) against two weight rows wA, wB, outputs at yA, yB: decode keeps two
- * weight streams in flight per thread this way (one stream from DRAM per core is
- * latency-bound). Each output is computed as rowTile(N = 1) computes it; returns whether
- * either f16 row holds an exponent-31 half (the caller then recomputes both exactly).
+ * One activation row (x0) against four weight rows w0 + k·step (k < 4), outputs at
+ * y0 + k·yStep: decode keeps four weight streams in flight per thread this way (one stream
+ * from DRAM per core is latency-bound). Each output is computed as rowTile(N = 1) computes
+ * it; returns whether any f16 row holds an exponent-31 half (the caller then recomputes all
+ * four exactly).
  */
-@inline function rowPair(kind: i32, exact: bool, wA: usize, wB: usize, x0: usize, I: i32, yA: usize, yB: usize): bool {
+@inline function rowQuad(kind: i32, exact: bool, w0: usize, step: usize, x0: usize, I: i32, y0: usize, yStep: usize): bool {
   const I8 = I & ~7;
+  const w1 = w0 + step, w2 = w1 + step, w3 = w2 + step;
   let a0 = f32x4.splat(0), b0 = f32x4.splat(0), a1 = f32x4.splat(0), b1 = f32x4.splat(0);
+  let a2 = f32x4.splat(0), b2 = f32x4.splat(0), a3 = f32x4.splat(0), b3 = f32x4.splat(0);
   let top = i16x8.splat(0);
+  const mag = i16x8.splat(0x7fff);
   let i = 0;
   for (; i < I8; i += 8) {
-    let rawA = i16x8.splat(0), rawB = i16x8.splat(0);
-    if (kind != F32) {
-      rawA = v128.load(wA + (<usize>i << 1));
-      rawB = v128.load(wB + (<usize>i << 1));
-    }
-    if (kind == F16 && !exact) top = i16x8.max_u(top, i16x8.max_u(v128.and(rawA, i16x8.splat(0x7fff)), v128.and(rawB, i16x8.splat(0x7fff))));
     const xo = <usize>i << 2;
-    a0 = mulAdd(a0, weightsA(kind, exact, wA, i, rawA), x0 + xo);
-    b0 = mulAdd(b0, weightsB(kind, exact, wA, i, rawA), x0 + xo + 16);
-    a1 = mulAdd(a1, weightsA(kind, exact, wB, i, rawB), x0 + xo);
-    b1 = mulAdd(b1, weightsB(kind, exact, wB, i, rawB), x0 + xo + 16);
+    let r0 = i16x8.splat(0), r1 = i16x8.splat(0), r2 = i16x8.splat(0), r3 = i16x8.splat(0);
+    if (kind != F32) {
+      const wo = <usize>i << 1;
+      r0 = v128.load(w0 + wo); r1 = v128.load(w1 + wo); r2 = v128.load(w2 + wo); r3 = v128.load(w3 + wo);
+    }
+    if (kind == F16 && !exact) {
+      top = i16x8.max_u(top, i16x8.max_u(i16x8.max_u(v128.and(r0, mag), v128.and(r1, mag)), i16x8.max_u(v128.and(r2, mag), v128.and(r3, mag))));
+    }
+    a0 = mulAdd(a0, weightsA(kind, exact, w0, i, r0), x0 + xo);
+    b0 = mulAdd(b0, weightsB(kind, exact, w0, i, r0), x0 + xo + 16);
+    a1 = mulAdd(a1, weightsA(kind, exact, w1, i, r1), x0 + xo);
+    b1 = mulAdd(b1, weightsB(kind, exact, w1, i, r1), x0 + xo + 16);
+    a2 = mulAdd(a2, weightsA(kind, exact, w2, i, r2), x0 + xo);
+    b2 = mulAdd(b2, weightsB(kind, exact, w2, i, r2), x0 + xo + 16);
+    a3 = mulAdd(a3, weightsA(kind, exact, w3, i, r3), x0 + xo);
+    b3 = mulAdd(b3, weightsB(kind, exact, w3, i, r3), x0 + xo + 16);
   }
-  let s0: f32 = 0, s1: f32 = 0;
+  let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
   for (; i < I; i++) {
     const xv = load<f32>(x0 + (<usize>i << 2));
-    s0 += weightAt(kind, wA, i) * xv;
-    s1 += weightAt(kind, wB, i) * xv;
+    s0 += weightAt(kind, w0, i) * xv;
+    s1 += weightAt(kind, w1, i) * xv;
+    s2 += weightAt(kind, w2, i) * xv;
+    s3 += weightAt(kind, w3, i) * xv;
   }
-  store<f32>(yA, hsum(f32x4.add(a0, b0)) + s0);
-  store<f32>(yB, hsum(f32x4.add(a1, b1)) + s1);
+  store<f32>(y0, hsum(f32x4.add(a0, b0)) + s0);
+  store<f32>(y0 + yStep, hsum(f32x4.add(a1, b1)) + s1);
+  store<f32>(y0 + 2 * yStep, hsum(f32x4.add(a2, b2)) + s2);
+  store<f32>(y0 + 3 * yStep, hsum(f32x4.add(a3, b3)) + s3);
   return kind == F16 && !exact && v128.any_true(i16x8.ge_u(top, i16x8.splat(0x7c00)));
 }
 
@@ -153,16 +167,16 @@ export function pair_split(src: usize, dst: usize, T: i32, I: i32): void {
   for (; t < T; t++) {
     const x0 = x + <usize>t * xRow;
     const yt = y + ((<usize>t * O) << 2);
-    // Rows o and o + half together (rowPair), an odd last row alone.
-    const half = (r1 - r0) >> 1;
-    for (let o = r0; o < r0 + half; o++) {
-      const wA = w + <usize>o * rowBytes, wB = w + <usize>(o + half) * rowBytes;
-      const yA = yt + (<usize>o << 2), yB = yt + (<usize>(o + half) << 2);
-      if (rowPair(kind, false, wA, wB, x0, I, yA, yB)) rowPair(kind, true, wA, wB, x0, I, yA, yB);
+    // Rows o + k·part (k < 4) together (rowQuad), the rows left over one by one.
+    const part = (r1 - r0) >> 2;
+    const step = <usize>part * rowBytes, yStep = <usize>part << 2;
+    for (let o = r0; o < r0 + part; o++) {
+      const w0 = w + <usize>o * rowBytes, y0 = yt + (<usize>o << 2);
+      if (rowQuad(kind, false, w0, step, x0, I, y0, yStep)) rowQuad(kind, true, w0, step, x0, I, y0, yStep);
     }
-    if ((r1 - r0) & 1) {
-      const wr = w + <usize>(r1 - 1) * rowBytes;
-      const yo = yt + (<usize>(r1 - 1) << 2);
+    for (let o = r0 + 4 * part; o < r1; o++) {
+      const wr = w + <usize>o * rowBytes;
+      const yo = yt + (<usize>o << 2);
       if (rowTile(kind, false, 1, wr, x0, xRow, I, yo, yRow, slot)) rowTile(kind, true, 1, wr, x0, xRow, I, yo, yRow, slot);
     }
   }

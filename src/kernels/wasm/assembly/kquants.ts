@@ -982,51 +982,61 @@ const Q6_K: i32 = 2;
 }
 
 /**
- * One token, two rows half the range apart at a time: each thread keeps two
- * weight streams in flight (one stream from DRAM per core is latency-bound). Each row's sums
- * and their order are rowsK(1)'s, so are its bits; an odd last row goes to rowsK(1).
+ * One row's f32 accumulators (lane 0: Σ d·d_x·sums, lane 1: the mins term) after the
+ * super-block at wb, for one token: rowsK(1)'s float steps, in its order.
  */
-@inline function rowPairsK(kind: i32, y: usize, xq: usize, xd: usize, xsum: usize, w: usize, t: i32, I: i32, O: i32, r0: i32, r1: i32, slot: usize): void {
+@inline function superBlockStep1(kind: i32, wb: usize, qp: usize, dp: usize, sp: usize, slot: usize, am: v128): v128 {
+  let u = superBlockSums1(kind, wb, qp, slot);
+  const dx = load<f32>(dp);
+  let acc = f32x4.extract_lane(am, 0), macc = f32x4.extract_lane(am, 1);
+  if (kind == Q6_K) {
+    u = q6Offset(u, wb + 192, sp);
+    acc += <f32>hsumI32(u) * (halfAt(wb + 208) * dx);
+  } else {
+    acc += <f32>hsumI32(u) * (halfAt(wb) * dx);
+    const mins = i16x8.extend_low_i8x16_u(i64x2.splat(minsK4(wb + 4)));
+    macc += <f32>hsumI32(minsDot(mins, sp)) * (halfAt(wb + 2) * dx);
+  }
+  return f32x4.replace_lane(f32x4.splat(acc), 1, macc);
+}
+
+/**
+ * One token, four rows a quarter of the range apart at a time: each thread keeps four weight
+ * streams in flight (one stream from DRAM per core is latency-bound). Each row's sums and
+ * their order are as for the row alone, so are its bits; the rows left over go one by one.
+ */
+@inline function rowsOneToken(kind: i32, y: usize, xq: usize, xd: usize, xsum: usize, w: usize, t: i32, I: i32, O: i32, r0: i32, r1: i32, slot: usize): void {
   const nb = <usize>(I >> 8);
   const BB = blockBytes(kind);
   const rowBytes = nb * BB;
   const q0 = xq + ((<usize>t * I) << Q8K_VALUE_SHIFT);
   const d0 = xd + <usize>t * (nb << 2);
   const s0 = xsum + <usize>t * ((<usize>(I >> 4)) << 1);
-  const half = (r1 - r0) >> 1;
-  for (let o = r0; o < r0 + half; o++) {
-    let wa = w + <usize>o * rowBytes, wb = w + <usize>(o + half) * rowBytes;
-    const end = wa + rowBytes;
-    let qp = q0, dp = d0, sp = s0;
-    let accA: f32 = 0, maccA: f32 = 0, accB: f32 = 0, maccB: f32 = 0;
-    while (wa < end) {
-      let ua = superBlockSums1(kind, wa, qp, slot);
-      let ub = superBlockSums1(kind, wb, qp, slot);
-      const dx = load<f32>(dp);
-      if (kind == Q6_K) {
-        ua = q6Offset(ua, wa + 192, sp);
-        ub = q6Offset(ub, wb + 192, sp);
-        accA += <f32>hsumI32(ua) * (halfAt(wa + 208) * dx);
-        accB += <f32>hsumI32(ub) * (halfAt(wb + 208) * dx);
-      } else {
-        accA += <f32>hsumI32(ua) * (halfAt(wa) * dx);
-        accB += <f32>hsumI32(ub) * (halfAt(wb) * dx);
-        const minsA = i16x8.extend_low_i8x16_u(i64x2.splat(minsK4(wa + 4)));
-        const minsB = i16x8.extend_low_i8x16_u(i64x2.splat(minsK4(wb + 4)));
-        maccA += <f32>hsumI32(minsDot(minsA, sp)) * (halfAt(wa + 2) * dx);
-        maccB += <f32>hsumI32(minsDot(minsB, sp)) * (halfAt(wb + 2) * dx);
-      }
-      wa += BB;
-      wb += BB;
-      qp += 256 << Q8K_VALUE_SHIFT;
-      dp += 4;
-      sp += 32;
+  const yt = y + ((<usize>t * O) << 2);
+  const qStep: usize = 256 << Q8K_VALUE_SHIFT;
+  const part = (r1 - r0) >> 2;
+  const step = <usize>part * rowBytes;
+  for (let o = r0; o < r0 + part; o++) {
+    const w0 = w + <usize>o * rowBytes;
+    let am0 = f32x4.splat(0), am1 = f32x4.splat(0), am2 = f32x4.splat(0), am3 = f32x4.splat(0);
+    for (let i: usize = 0; i < nb; i++) {
+      const wi = w0 + i * BB, qp = q0 + i * qStep, dp = d0 + (i << 2), sp = s0 + (i << 5);
+      am0 = superBlockStep1(kind, wi, qp, dp, sp, slot, am0);
+      am1 = superBlockStep1(kind, wi + step, qp, dp, sp, slot, am1);
+      am2 = superBlockStep1(kind, wi + 2 * step, qp, dp, sp, slot, am2);
+      am3 = superBlockStep1(kind, wi + 3 * step, qp, dp, sp, slot, am3);
     }
-    const yo = y + ((<usize>t * O) << 2);
-    store<f32>(yo + (<usize>o << 2), accA - maccA);
-    store<f32>(yo + (<usize>(o + half) << 2), accB - maccB);
+    store<f32>(yt + (<usize>o << 2), f32x4.extract_lane(am0, 0) - f32x4.extract_lane(am0, 1));
+    store<f32>(yt + (<usize>(o + part) << 2), f32x4.extract_lane(am1, 0) - f32x4.extract_lane(am1, 1));
+    store<f32>(yt + (<usize>(o + 2 * part) << 2), f32x4.extract_lane(am2, 0) - f32x4.extract_lane(am2, 1));
+    store<f32>(yt + (<usize>(o + 3 * part) << 2), f32x4.extract_lane(am3, 0) - f32x4.extract_lane(am3, 1));
   }
-  if ((r1 - r0) & 1) rowsK(1, kind, y, xq, xd, xsum, w, t, I, O, r1 - 1, r1, slot);
+  for (let o = r0 + 4 * part; o < r1; o++) {
+    const w0 = w + <usize>o * rowBytes;
+    let am = f32x4.splat(0);
+    for (let i: usize = 0; i < nb; i++) am = superBlockStep1(kind, w0 + i * BB, q0 + i * qStep, d0 + (i << 2), s0 + (i << 5), slot, am);
+    store<f32>(yt + (<usize>o << 2), f32x4.extract_lane(am, 0) - f32x4.extract_lane(am, 1));
+  }
 }
 
 @inline function matmulK(kind: i32, y: usize, xq: usize, xd: usize, xsum: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32, slot: usize): void {
@@ -1035,7 +1045,7 @@ const Q6_K: i32 = 2;
   for (; t + 4 <= T; t += 4) rowsK(4, kind, y, xq, xd, xsum, w, t, I, O, r0, r1, slot);
   // Two tail tokens share each weight decode in the relaxed build (its tiles only).
   if (ASC_FEATURE_RELAXED_SIMD) for (; t + 2 <= T; t += 2) rowsK(2, kind, y, xq, xd, xsum, w, t, I, O, r0, r1, slot);
-  for (; t < T; t++) rowPairsK(kind, y, xq, xd, xsum, w, t, I, O, r0, r1, slot);
+  for (; t < T; t++) rowsOneToken(kind, y, xq, xd, xsum, w, t, I, O, r0, r1, slot);
 }
 
 export function matmul_q4_k(y: usize, xq: usize, xd: usize, xsum: usize, w: usize, T: i32, I: i32, O: i32, r0: i32, r1: i32, slot: usize): void {
