@@ -89,7 +89,7 @@ const KV_Q8_0: i32 = 2;
 }
 
 /** Scores of heads [h0, h1) against four rows k0..k3 (Hkv·d f32 each) into e[h − h0][jj..jj+3] (rows es apart). */
-@inline function scores4(q: usize, k0: usize, k1: usize, k2: usize, k3: usize, e: usize, jj: i32, es: i32, h0: i32, h1: i32, group: i32, d: i32, scale: f32): void {
+@inline function scores4(q: usize, k0: usize, k1: usize, k2: usize, k3: usize, e: usize, jj: i32, spread: i32, es: i32, h0: i32, h1: i32, group: i32, d: i32, scale: f32): void {
   const dBytes = <usize>d << 2;
   const sv = f32x4.splat(scale);
   for (let h = h0; h < h1; h++) {
@@ -103,19 +103,25 @@ const KV_Q8_0: i32 = 2;
       a2 = f32x4.add(a2, f32x4.mul(qv, v128.load(k2 + kOff + i)));
       a3 = f32x4.add(a3, f32x4.mul(qv, v128.load(k3 + kOff + i)));
     }
-    v128.store(e + ((<usize>(h - h0) * es + jj) << 2), f32x4.mul(sum4f(a0, a1, a2, a3), sv));
+    const sc = f32x4.mul(sum4f(a0, a1, a2, a3), sv);
+    const at = e + ((<usize>(h - h0) * es + jj) << 2), sp = <usize>spread << 2;
+    store<f32>(at, f32x4.extract_lane(sc, 0));
+    store<f32>(at + sp, f32x4.extract_lane(sc, 1));
+    store<f32>(at + 2 * sp, f32x4.extract_lane(sc, 2));
+    store<f32>(at + 3 * sp, f32x4.extract_lane(sc, 3));
   }
 }
 
 /** o[h − h0] += Σ_r e[h − h0][jj+r]·V_r for heads [h0, h1) over four rows v0..v3 (Hkv·d f32 each). */
-@inline function values4(o: usize, v0: usize, v1: usize, v2: usize, v3: usize, e: usize, jj: i32, es: i32, h0: i32, h1: i32, group: i32, d: i32): void {
+@inline function values4(o: usize, v0: usize, v1: usize, v2: usize, v3: usize, e: usize, jj: i32, spread: i32, es: i32, h0: i32, h1: i32, group: i32, d: i32): void {
   const dBytes = <usize>d << 2;
   for (let h = h0; h < h1; h++) {
     const vOff = <usize>(h / group) * dBytes;
     const oh = o + <usize>(h - h0) * dBytes;
     const ep = e + ((<usize>(h - h0) * es + jj) << 2);
-    const p0 = f32x4.splat(load<f32>(ep)), p1 = f32x4.splat(load<f32>(ep, 4));
-    const p2 = f32x4.splat(load<f32>(ep, 8)), p3 = f32x4.splat(load<f32>(ep, 12));
+    const sp = <usize>spread << 2;
+    const p0 = f32x4.splat(load<f32>(ep)), p1 = f32x4.splat(load<f32>(ep + sp));
+    const p2 = f32x4.splat(load<f32>(ep + 2 * sp)), p3 = f32x4.splat(load<f32>(ep + 3 * sp));
     for (let i: usize = 0; i < dBytes; i += 16) {
       const a = f32x4.add(f32x4.mul(p0, v128.load(v0 + vOff + i)), f32x4.mul(p1, v128.load(v1 + vOff + i)));
       const b = f32x4.add(f32x4.mul(p2, v128.load(v2 + vOff + i)), f32x4.mul(p3, v128.load(v3 + vOff + i)));
@@ -149,19 +155,19 @@ const KV_Q8_0: i32 = 2;
   const dBytes = <usize>d << 2;
   const kv0 = h0 / group, kv1 = (h1 - 1) / group;
   const wide = <usize>(kv1 - kv0 + 1) * dBytes;
-  const stride: usize = type == KV_F32 ? rowBytes : wide;
-  const n4 = cnt & ~3;
-  for (let jj = 0; jj < cnt; jj += 4) {
-    const rows = jj < n4 ? 4 : cnt - jj;
-    const base = rowsF32(type, k + <usize>jj * rowBytes, rowBytes, rows, kv0, kv1, d, buf, wide);
-    if (rows == 4) scores4(q, base, base + stride, base + 2 * stride, base + 3 * stride, e, jj, es, h0, h1, group, d, scale);
-    else {
-      for (let r = 0; r < rows; r++) {
-        const kr = base + <usize>r * stride;
-        for (let h = h0; h < h1; h++) {
-          store<f32>(e + ((<usize>(h - h0) * es + jj + r) << 2), dotF32(q + <usize>h * dBytes, kr + <usize>(h / group) * dBytes, d) * scale);
-        }
-      }
+  // Rows r, r + Q, r + 2Q, r + 3Q (Q = ⌊cnt/4⌋) four at a time: four streams through the
+  // cache (one stream from memory per core is latency-bound); the last cnt − 4Q one by one.
+  const Q = cnt >> 2;
+  const qBytes = <usize>Q * rowBytes;
+  const stride: usize = type == KV_F32 ? qBytes : wide;
+  for (let jj = 0; jj < Q; jj++) {
+    const base = rowsF32(type, k + <usize>jj * rowBytes, qBytes, 4, kv0, kv1, d, buf, wide);
+    scores4(q, base, base + stride, base + 2 * stride, base + 3 * stride, e, jj, Q, es, h0, h1, group, d, scale);
+  }
+  for (let j = 4 * Q; j < cnt; j++) {
+    const kr = rowsF32(type, k + <usize>j * rowBytes, rowBytes, 1, kv0, kv1, d, buf, wide);
+    for (let h = h0; h < h1; h++) {
+      store<f32>(e + ((<usize>(h - h0) * es + j) << 2), dotF32(q + <usize>h * dBytes, kr + <usize>(h / group) * dBytes, d) * scale);
     }
   }
   for (let h = h0; h < h1; h++) {
@@ -172,17 +178,14 @@ const KV_Q8_0: i32 = 2;
     store<f32>(lP + (<usize>(h - h0) << 2), <f32>expShiftInPlace(eh, cnt, mx));
   }
   memory.fill(oP, 0, <usize>(h1 - h0) * dBytes);
-  for (let jj = 0; jj < cnt; jj += 4) {
-    const rows = jj < n4 ? 4 : cnt - jj;
-    const base = rowsF32(type, v + <usize>jj * rowBytes, rowBytes, rows, kv0, kv1, d, buf, wide);
-    if (rows == 4) values4(oP, base, base + stride, base + 2 * stride, base + 3 * stride, e, jj, es, h0, h1, group, d);
-    else {
-      for (let r = 0; r < rows; r++) {
-        const vr = base + <usize>r * stride;
-        for (let h = h0; h < h1; h++) {
-          axpyF32(oP + <usize>(h - h0) * dBytes, load<f32>(e + ((<usize>(h - h0) * es + jj + r) << 2)), vr + <usize>(h / group) * dBytes, d);
-        }
-      }
+  for (let jj = 0; jj < Q; jj++) {
+    const base = rowsF32(type, v + <usize>jj * rowBytes, qBytes, 4, kv0, kv1, d, buf, wide);
+    values4(oP, base, base + stride, base + 2 * stride, base + 3 * stride, e, jj, Q, es, h0, h1, group, d);
+  }
+  for (let j = 4 * Q; j < cnt; j++) {
+    const vr = rowsF32(type, v + <usize>j * rowBytes, rowBytes, 1, kv0, kv1, d, buf, wide);
+    for (let h = h0; h < h1; h++) {
+      axpyF32(oP + <usize>(h - h0) * dBytes, load<f32>(e + ((<usize>(h - h0) * es + j) << 2)), vr + <usize>(h / group) * dBytes, d);
     }
   }
 }
